@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/* clock.c — wall clock with a test override; monotonic clock for durations. */
+#include "clock.h"
+
+#include <stdatomic.h>
+#include <time.h>
+
+static _Atomic int64_t fake_ms;
+
+int64_t clock_now_ms(void)
+{
+    int64_t f = atomic_load_explicit(&fake_ms, memory_order_relaxed);
+    if (f)
+        return f;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t clock_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void clock_set_fake_ms(int64_t ms)
+{
+    atomic_store_explicit(&fake_ms, ms, memory_order_relaxed);
+}

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * jsonx.c — bounded JSON parsing.
+ * DESIGN: one linear pre-scan tracks string state and bracket depth, so a body like
+ * "[[[[…" ten thousand deep is refused at the first bracket past the limit, with its position,
+ * before jansson (whose own limit is 2048 and recursive) sees it. jansson then parses with
+ * JSON_REJECT_DUPLICATES so `{"a":1,"a":2}` cannot smuggle a second value past validation.
+ */
+#include "jsonx.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static void set_err(struct jsonx_error *err, const char *data, size_t pos, const char *text)
+{
+    int line = 1, col = 1;
+    for (size_t i = 0; i < pos; i++) {
+        if (data[i] == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+    }
+    err->position = pos;
+    err->line = line;
+    err->column = col;
+    snprintf(err->text, sizeof(err->text), "%s", text);
+}
+
+int jsonx_parse(const char *data, size_t len, size_t max_len, unsigned max_depth, int any_top,
+                json_t **ret, struct jsonx_error *err)
+{
+    struct jsonx_error scratch;
+    if (!err)
+        err = &scratch;
+    if (len > max_len) {
+        set_err(err, data, 0, "JSON document too large");
+        err->position = max_len;
+        return -E2BIG;
+    }
+    unsigned depth = 0;
+    int in_str = 0, esc = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = data[i];
+        if (in_str) {
+            if (esc)
+                esc = 0;
+            else if (c == '\\')
+                esc = 1;
+            else if (c == '"')
+                in_str = 0;
+            continue;
+        }
+        if (c == '"') {
+            in_str = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max_depth) {
+                char msg[96];
+                snprintf(msg, sizeof(msg), "JSON nested deeper than %u levels", max_depth);
+                set_err(err, data, i, msg);
+                return -ELOOP;
+            }
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    json_error_t je;
+    size_t flags = JSON_REJECT_DUPLICATES | (any_top ? JSON_DECODE_ANY : 0);
+    json_t *j = json_loadb(data, len, flags, &je);
+    if (!j) {
+        size_t pos = je.position > 0 ? (size_t)je.position : 0;
+        if (pos > len)
+            pos = len;
+        set_err(err, data, pos, je.text);
+        return -EINVAL;
+    }
+    *ret = j;
+    return 0;
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * jsonx.h — reading JSON a client sent, with limits jansson does not have on its own:
+ * a maximum nesting depth and size, checked before jansson allocates anything, and an error
+ * that says where (byte position, line, column) so the 400 problem can point at it.
+ */
+#pragma once
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct jsonx_error {
+    size_t position; /* byte offset, 0-based */
+    int line;        /* 1-based */
+    int column;      /* 1-based */
+    char text[160];
+};
+
+/**
+ * Parses @len bytes as one JSON value (object or array at the top, or any value when
+ * @any_top is set), refusing nesting deeper than @max_depth and input longer than @max_len.
+ * Returns 0 and a new reference in *ret, or -EINVAL (malformed), -E2BIG (too long) or
+ * -ELOOP (too deep) with *err filled; *ret untouched on failure.
+ */
+int jsonx_parse(const char *data, size_t len, size_t max_len, unsigned max_depth, int any_top,
+                json_t **ret, struct jsonx_error *err);
+
+/* _cleanup_(json_decrefp) comes with jansson >= 2.11 (jansson.h). */

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/* log.c — JSON-lines logging; see log.h. */
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "ids.h"
+#include "macro.h"
+
+static _Atomic int min_level = LOG_INFO;
+static _Atomic int log_fd = STDERR_FILENO;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error", "off"};
+
+int log_level_parse(const char *s, enum log_level *ret)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(level_names); i++) {
+        if (s && strcmp(s, level_names[i]) == 0) {
+            *ret = (enum log_level)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+const char *log_level_name(enum log_level l)
+{
+    return (unsigned)l < ARRAY_SIZE(level_names) ? level_names[l] : "?";
+}
+
+void log_set_level(enum log_level l)
+{
+    atomic_store(&min_level, (int)l);
+}
+
+void log_set_fd(int fd)
+{
+    atomic_store(&log_fd, fd);
+}
+
+bool log_enabled(enum log_level l)
+{
+    return l != LOG_OFF && (int)l >= atomic_load_explicit(&min_level, memory_order_relaxed);
+}
+
+void log_json(enum log_level l, const char *event, json_t *fields)
+{
+    if (!log_enabled(l)) {
+        json_decref(fields);
+        return;
+    }
+    char ts[TIMESTAMP_STR_LEN];
+    ids_timestamp(clock_now_ms(), ts);
+    json_t *line = json_object();
+    json_object_set_new(line, "time", json_string(ts));
+    json_object_set_new(line, "level", json_string(log_level_name(l)));
+    json_object_set_new(line, "event", json_string(event));
+    if (fields)
+        json_object_update(line, fields);
+    json_decref(fields);
+    size_t n = json_dumpb(line, NULL, 0, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char stackbuf[1024];
+    char *out = n + 1 <= sizeof(stackbuf) ? stackbuf : xmalloc(n + 1);
+    json_dumpb(line, out, n, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    out[n] = '\n';
+    json_decref(line);
+    const char *p = out;
+    size_t left = n + 1;
+    int fd = atomic_load(&log_fd);
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        p += w;
+        left -= (size_t)w;
+    }
+    if (out != stackbuf)
+        free(out);
+}
+
+void log_msg(enum log_level l, const char *event, const char *fmt, ...)
+{
+    if (!log_enabled(l))
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_json(l, event, json_pack("{s:s}", "message", msg));
+}

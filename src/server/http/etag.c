@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * etag.c — strong ETags and the conditional-request rules of RFC 9110 §13 that marquee uses:
+ * If-None-Match (weak comparison, GET → 304) and If-Match (strong comparison, required on
+ * draft mutations → 428 / 412 with currentEtag, spec §27.1).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "http/internal.h"
+#include "macro.h"
+
+void http_etag_of(const void *data, size_t len, char out[HTTP_ETAG_LEN])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    out[o++] = '"';
+    for (size_t i = 0; i < 16; i++) {
+        out[o++] = hex[md[i] >> 4];
+        out[o++] = hex[md[i] & 15];
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+}
+
+void http_etag_version(const char *id, int64_t version, char out[HTTP_ETAG_LEN])
+{
+    snprintf(out, HTTP_ETAG_LEN, "\"v%lld-%.8s\"", (long long)version, id ? id : "");
+}
+
+/* Compares one entity-tag from a list with @etag. Weak comparison ignores W/ on both. */
+static bool tag_equal(const char *t, size_t len, const char *etag, bool weak)
+{
+    bool t_weak = len >= 2 && t[0] == 'W' && t[1] == '/';
+    bool e_weak = strncmp(etag, "W/", 2) == 0;
+    if (!weak && (t_weak || e_weak))
+        return false;
+    if (t_weak) {
+        t += 2;
+        len -= 2;
+    }
+    if (e_weak)
+        etag += 2;
+    return strlen(etag) == len && memcmp(t, etag, len) == 0;
+}
+
+bool http_etag_list_matches(const char *header, const char *etag, bool weak)
+{
+    if (!header || !etag)
+        return false;
+    const char *p = header;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        if (*p == '*')
+            return true;
+        const char *start = p;
+        if (p[0] == 'W' && p[1] == '/')
+            p += 2;
+        if (*p != '"')
+            return false; /* malformed list: matches nothing */
+        const char *close = strchr(p + 1, '"');
+        if (!close)
+            return false;
+        p = close + 1;
+        if (tag_equal(start, (size_t)(p - start), etag, weak))
+            return true;
+    }
+    return false;
+}
+
+bool http_not_modified(struct http_request *req, const char *etag, size_t length)
+{
+    http_reply_header(req, "ETag", etag);
+    const char *inm = http_req_header(req, "If-None-Match");
+    if (inm && http_etag_list_matches(inm, etag, true)) {
+        http_reply_not_modified(req, length);
+        return true;
+    }
+    return false;
+}
+
+int http_reply_json_etag(struct http_request *req, json_t *body)
+{
+    size_t n = json_dumpb(body, NULL, 0, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = xmalloc(n + 1);
+    json_dumpb(body, text, n, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(body);
+    char etag[HTTP_ETAG_LEN];
+    http_etag_of(text, n, etag);
+    int r = 0;
+    if (!http_not_modified(req, etag, n))
+        r = http_reply_data(req, 200, "application/json", text, n);
+    free(text);
+    return r;
+}
+
+int http_require_if_match(struct http_request *req, const char *current)
+{
+    const char *im = http_req_header(req, "If-Match");
+    if (!im)
+        return http_reply_problem(req, 428, "PRECONDITION_REQUIRED",
+                                  "This change needs an If-Match header with the ETag you loaded.",
+                                  NULL);
+    if (!http_etag_list_matches(im, current, false)) {
+        http_reply_header(req, "ETag", current);
+        return http_reply_problem(req, 412, "PRECONDITION_FAILED",
+                                  "Resource has changed since it was loaded.",
+                                  json_pack("{s:s}", "currentEtag", current));
+    }
+    return 0;
+}
