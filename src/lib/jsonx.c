@@ -12,6 +12,61 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "buf.h"
+
+/* Length of the valid UTF-8 sequence at @s (1..4), or 0 if it is not one. */
+static size_t utf8_len(const unsigned char *s)
+{
+    if (s[0] < 0x80)
+        return 1;
+    size_t n = (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+    if (n == 0 || (n == 2 && s[0] < 0xc2) || (n == 4 && s[0] > 0xf4))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if (n == 3 && ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0)))
+        return 0; /* overlong, or a UTF-16 surrogate */
+    if (n == 4 && ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90)))
+        return 0;
+    return n;
+}
+
+int jsonx_append_string(struct buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    int r = buf_append(b, "\"", 1);
+    const unsigned char *p = (const unsigned char *)s;
+    while (r == 0 && *p) {
+        const unsigned char *run = p;
+        while (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+            p++;
+        if (p > run)
+            r = buf_append(b, run, (size_t)(p - run));
+        if (r < 0 || !*p)
+            break;
+        if (*p == '"' || *p == '\\') {
+            char e[2] = {'\\', (char)*p};
+            r = buf_append(b, e, 2);
+            p++;
+        } else if (*p < 0x20) {
+            char e[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
+            r = buf_append(b, e, 6);
+            p++;
+        } else {
+            size_t n = utf8_len(p);
+            if (n) {
+                r = buf_append(b, p, n);
+                p += n;
+            } else {
+                r = buf_append(b, "\\ufffd", 6);
+                p++;
+            }
+        }
+    }
+    return r == 0 ? buf_append(b, "\"", 1) : r;
+}
+
 static void set_err(struct jsonx_error *err, const char *data, size_t pos, const char *text)
 {
     int line = 1, col = 1;

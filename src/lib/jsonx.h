@@ -26,4 +26,12 @@ struct jsonx_error {
 int jsonx_parse(const char *data, size_t len, size_t max_len, unsigned max_depth, int any_top,
                 json_t **ret, struct jsonx_error *err);
 
+struct buf;
+
+/**
+ * Appends @s as a JSON string literal (quotes, escapes for '"', '\\' and control characters;
+ * bytes that are not valid UTF-8 become U+FFFD) to @b. 0, or -E2BIG when @b is full.
+ */
+int jsonx_append_string(struct buf *b, const char *s);
+
 /* _cleanup_(json_decrefp) comes with jansson >= 2.11 (jansson.h). */

@@ -49,6 +49,20 @@ bool log_enabled(enum log_level l)
     return l != LOG_OFF && (int)l >= atomic_load_explicit(&min_level, memory_order_relaxed);
 }
 
+static void write_all(const char *p, size_t left)
+{
+    int fd = atomic_load(&log_fd);
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        p += w;
+        left -= (size_t)w;
+    }
+}
+
 void log_json(enum log_level l, const char *event, json_t *fields)
 {
     if (!log_enabled(l)) {
@@ -70,18 +84,30 @@ void log_json(enum log_level l, const char *event, json_t *fields)
     json_dumpb(line, out, n, JSON_COMPACT | JSON_PRESERVE_ORDER);
     out[n] = '\n';
     json_decref(line);
-    const char *p = out;
-    size_t left = n + 1;
-    int fd = atomic_load(&log_fd);
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        p += w;
-        left -= (size_t)w;
-    }
+    write_all(out, n + 1);
+    if (out != stackbuf)
+        free(out);
+}
+
+void log_json_raw(enum log_level l, const char *event, const char *fields, size_t len)
+{
+    if (!log_enabled(l))
+        return;
+    char ts[TIMESTAMP_STR_LEN];
+    ids_timestamp(clock_now_ms(), ts);
+    char head[160];
+    int n = snprintf(head, sizeof(head), "{\"time\":\"%s\",\"level\":\"%s\",\"event\":\"%s\"%s", ts,
+                     log_level_name(l), event, len ? "," : "");
+    if (n < 0 || (size_t)n >= sizeof(head))
+        return;
+    char stackbuf[2048];
+    size_t total = (size_t)n + len + 2;
+    char *out = total <= sizeof(stackbuf) ? stackbuf : xmalloc(total);
+    memcpy(out, head, (size_t)n);
+    memcpy(out + n, fields, len);
+    out[n + len] = '}';
+    out[n + len + 1] = '\n';
+    write_all(out, total);
     if (out != stackbuf)
         free(out);
 }

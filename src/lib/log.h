@@ -34,6 +34,13 @@ bool log_enabled(enum log_level l);
 /** Writes one line. @fields (may be NULL) is consumed (its reference is stolen). */
 void log_json(enum log_level l, const char *event, json_t *fields);
 
+/**
+ * Hot-path variant: @fields is already JSON object members without braces
+ * (`"status":200,"path":"/x"`), built by the caller with jsonx_append_string() for every
+ * client-controlled value. Same line shape as log_json().
+ */
+void log_json_raw(enum log_level l, const char *event, const char *fields, size_t len);
+
 /** Shorthand: a line with a "message" field, printf-formatted. */
 void log_msg(enum log_level l, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -38,6 +38,8 @@ struct http_request {
     struct buf body;
     size_t body_limit;
     bool discard_body;
+    size_t discarded;      /* bytes of a refused body read and dropped */
+    uint64_t declared_len; /* Content-Length, 0 when absent */
     json_t *json;
 
     void *actor;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../cmocka-prelude.h"
+#include "buf.h"
 #include "jsonx.h"
 #include "macro.h"
 
@@ -71,6 +72,24 @@ static void refuses_duplicate_keys_and_scalars_at_top(void **state)
     assert_int_equal(jsonx_parse(trailing, strlen(trailing), 1000, 32, 0, &j, &e), -EINVAL);
 }
 
+static void escapes_strings_for_log_lines(void **state)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    assert_int_equal(jsonx_append_string(&b, "a\"b\\c\n\x01/\xc3\xa9\xff\xed\xa0\x80z"), 0);
+    assert_string_equal(b.data,
+                        "\"a\\\"b\\\\c\\u000a\\u0001/\xc3\xa9\\ufffd\\ufffd\\ufffd\\ufffdz\"");
+    /* what it writes is JSON that parses back */
+    json_t *j = json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
+    assert_non_null(j);
+    assert_true(json_is_string(j));
+    json_decref(j);
+    buf_release(&b);
+    buf_init(&b, 4);
+    assert_int_equal(jsonx_append_string(&b, "toolong"), -E2BIG);
+    buf_release(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -79,6 +98,7 @@ int main(void)
         cmocka_unit_test(refuses_too_large),
         cmocka_unit_test(reports_syntax_errors_with_line_and_column),
         cmocka_unit_test(refuses_duplicate_keys_and_scalars_at_top),
+        cmocka_unit_test(escapes_strings_for_log_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
