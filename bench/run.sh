@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# bench/run.sh BUILD_DIR — marqueed's benchmarks (what `make bench` runs). Each row measures a
+# marqueed endpoint and a reference in the same run, on the same machine, with the same load,
+# and prints both with their ratio:
+#
+#   healthz  marqueed 52310 req/s p99 2.1 ms | nginx static 61020 req/s p99 1.6 ms | ratio 0.86
+#
+# Method: wrk -t2 -c64 -d10s --latency against each target, after a short warm-up; the targets
+# are measured alternately (A B A B A B) and each figure is the MEDIAN OF 3 runs (req/s and
+# p99 taken from the same run: the one with the median req/s). ratio = marqueed req/s / the
+# reference's req/s (higher is better for marqueed).
+#
+# marqueed runs as `serve` on SQLite in a temp data dir, 127.0.0.1:0, the default log level
+# (info: one JSON line per request, to a temp file). The reference is Debian's nginx (2 worker
+# processes, access_log on to a file to match marqueed's per-request line, keep-alive without
+# a request cap as marqueed has none) serving a static file of the same bytes as marqueed's
+# answer. Both on loopback; every process and temp file is removed on exit.
+#
+# Adding a row: write bench_<name> (start what it needs, call compare_row) and list it in
+# BENCHES below. The numbers never fail the build; the script exits non-zero only when
+# something could not run.
+#
+# Environment: BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
+# BENCH_RUNS (3), BENCH_WARMUP (3s), BENCH_ONLY (a row name), NGINX (/usr/sbin/nginx), WRK (wrk).
+set -uo pipefail
+
+if [ $# -ne 1 ]; then
+    echo "usage: $0 BUILD_DIR" >&2
+    exit 2
+fi
+BUILD=$(cd "$1" 2>/dev/null && pwd) || { echo "bench: no build directory $1" >&2; exit 2; }
+MARQUEED="$BUILD/marqueed"
+NGINX=${NGINX:-/usr/sbin/nginx}
+WRK=${WRK:-wrk}
+DURATION=${BENCH_DURATION:-10s}
+CONNECTIONS=${BENCH_CONNECTIONS:-64}
+THREADS=${BENCH_THREADS:-2}
+RUNS=${BENCH_RUNS:-3}
+WARMUP=${BENCH_WARMUP:-3s}
+
+BENCHES=(healthz)
+
+die() {
+    echo "bench: $*" >&2
+    exit 1
+}
+
+for tool in "$MARQUEED" "$NGINX"; do
+    [ -x "$tool" ] || die "missing $tool (make build; apt-get install nginx-light)"
+done
+command -v "$WRK" >/dev/null || die "missing wrk (apt-get install wrk)"
+command -v curl >/dev/null || die "missing curl"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/marquee-bench.XXXXXX")
+PIDS=()
+
+cleanup() {
+    local rc=$? pid i
+    trap - EXIT INT TERM
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null
+    done
+    for pid in "${PIDS[@]}"; do
+        for i in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo "bench: interrupted" >&2; exit 130' INT TERM
+
+# ---- helpers -----------------------------------------------------------------------------------
+
+# A TCP port nobody on 127.0.0.1 listens on right now.
+free_port() {
+    local p i
+    for i in $(seq 1 100); do
+        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# Waits until URL answers 200 (up to ~10 s).
+wait_http() {
+    local url=$1 i
+    for i in $(seq 1 100); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "$url" 2>/dev/null)" = 200 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# Converts a wrk latency figure (812.00us, 2.10ms, 1.02s) to milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+        printf "%.3f", n }'
+}
+
+# One wrk run: prints "RPS P99_MS ERRORS" (ERRORS: socket errors + non-2xx/3xx answers).
+wrk_once() {
+    local url=$1 duration=$2 out="$WORK/wrk.out"
+    "$WRK" -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --latency "$url" >"$out" 2>&1 || {
+        cat "$out" >&2
+        return 1
+    }
+    local rps p99 errs non2xx
+    rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+    p99=$(awk '$1 == "99%" {print $2}' "$out")
+    errs=$(awk '/Socket errors:/ {
+        s = 0; for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) s += $i + 0; print s }' "$out")
+    non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")
+    if [ -z "$rps" ] || [ -z "$p99" ]; then
+        echo "bench: could not read wrk's output:" >&2
+        cat "$out" >&2
+        return 1
+    fi
+    echo "$rps $(to_ms "$p99") $((${errs:-0} + ${non2xx:-0}))"
+}
+
+# compare_row ROW NAME_A URL_A NAME_B URL_B — warms both up, then RUNS alternating runs each,
+# and prints the row with the median-of-RUNS figures.
+compare_row() {
+    local row=$1 name_a=$2 url_a=$3 name_b=$4 url_b=$5 i r
+    wrk_once "$url_a" "$WARMUP" >/dev/null || return 1
+    wrk_once "$url_b" "$WARMUP" >/dev/null || return 1
+    local -a runs_a=() runs_b=()
+    for i in $(seq 1 "$RUNS"); do
+        r=$(wrk_once "$url_a" "$DURATION") || return 1
+        runs_a+=("$r")
+        r=$(wrk_once "$url_b" "$DURATION") || return 1
+        runs_b+=("$r")
+    done
+    local med_a med_b
+    med_a=$(printf '%s\n' "${runs_a[@]}" | sort -n -k1,1 | awk '{a[NR] = $0} END {print a[int((NR + 1) / 2)]}')
+    med_b=$(printf '%s\n' "${runs_b[@]}" | sort -n -k1,1 | awk '{a[NR] = $0} END {print a[int((NR + 1) / 2)]}')
+    local all_a all_b
+    all_a=$(printf '%s\n' "${runs_a[@]}" | awk '{printf "%s%.0f", (NR > 1 ? " " : ""), $1}')
+    all_b=$(printf '%s\n' "${runs_b[@]}" | awk '{printf "%s%.0f", (NR > 1 ? " " : ""), $1}')
+    awk -v row="$row" -v na="$name_a" -v nb="$name_b" -v a="$med_a" -v b="$med_b" \
+        -v all_a="$all_a" -v all_b="$all_b" 'BEGIN {
+        split(a, x, " "); split(b, y, " ")
+        ratio = y[1] > 0 ? x[1] / y[1] : 0
+        printf "%-8s %s %.0f req/s p99 %.2f ms | %s %.0f req/s p99 %.2f ms | ratio %.2f\n",
+            row, na, x[1], x[2], nb, y[1], y[2], ratio
+        # details on stderr: stdout is one line per row
+        printf "bench: %s runs: %s [%s] / %s [%s] req/s\n", row, na, all_a, nb, all_b > "/dev/stderr"
+        if (x[3] > 0 || y[3] > 0)
+            printf "bench: %s warning: errors or non-2xx answers in the median runs: %s %d, %s %d\n",
+                row, na, x[3], nb, y[3] > "/dev/stderr"
+    }'
+}
+
+# ---- servers -----------------------------------------------------------------------------------
+
+MARQUEED_URL=""
+start_marqueed() {
+    [ -n "$MARQUEED_URL" ] && return 0
+    mkdir -p "$WORK/marqueed"
+    "$MARQUEED" serve --data-dir "$WORK/marqueed/data" --listen 127.0.0.1:0 \
+        >"$WORK/marqueed/stdout.log" 2>"$WORK/marqueed/stderr.log" &
+    PIDS+=($!)
+    local i port=""
+    for i in $(seq 1 100); do
+        port=$(grep -o '"event":"listening".*"port":[0-9]*' "$WORK/marqueed/stderr.log" 2>/dev/null |
+            grep -o '"port":[0-9]*' | head -n1 | cut -d: -f2)
+        [ -n "$port" ] && break
+        kill -0 "${PIDS[-1]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [ -z "$port" ]; then
+        cat "$WORK/marqueed/stderr.log" >&2
+        die "marqueed did not start"
+    fi
+    MARQUEED_URL="http://127.0.0.1:$port"
+    wait_http "$MARQUEED_URL/healthz" || die "marqueed does not answer /healthz"
+}
+
+NGINX_URL=""
+# start_nginx — nginx serving $WORK/nginx/html/ (put the files there first).
+start_nginx() {
+    [ -n "$NGINX_URL" ] && return 0
+    local d="$WORK/nginx" port user_line="" temp="" m
+    mkdir -p "$d/html" "$d/tmp"
+    # as root the workers must run as someone who can read the 0700 temp dir: root itself
+    [ "$(id -u)" -eq 0 ] && user_line="user root;"
+    # a temp path for every module built in (a directive of a missing module is an error)
+    for m in client_body proxy fastcgi uwsgi scgi; do
+        if [ "$m" = client_body ] || ! "$NGINX" -V 2>&1 | grep -q -- "--without-http_${m}_module"; then
+            temp+="    ${m}_temp_path $d/tmp/$m;"$'\n'
+        fi
+    done
+    local attempt
+    for attempt in 1 2 3; do
+        port=$(free_port) || die "no free port"
+        cat >"$d/nginx.conf" <<EOF
+# generated by bench/run.sh
+daemon off;
+master_process on;
+worker_processes 2;
+$user_line
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log $d/access.log;
+$temp
+    keepalive_requests 10000000;
+    server {
+        listen 127.0.0.1:$port;
+        root $d/html;
+        location = /healthz {
+            default_type application/json;
+            add_header X-Request-Id \$request_id;
+            try_files /healthz.json =404;
+        }
+    }
+}
+EOF
+        "$NGINX" -p "$d" -e "$d/error.log" -c "$d/nginx.conf" >"$d/stdout.log" 2>&1 &
+        PIDS+=($!)
+        if wait_http "http://127.0.0.1:$port/healthz"; then
+            NGINX_URL="http://127.0.0.1:$port"
+            return 0
+        fi
+        kill -TERM "${PIDS[-1]}" 2>/dev/null
+        wait "${PIDS[-1]}" 2>/dev/null
+    done
+    cat "$d/stdout.log" "$d/error.log" >&2 2>/dev/null
+    die "nginx did not start"
+}
+
+# ---- benchmarks (one function per row) ---------------------------------------------------------
+
+bench_healthz() {
+    start_marqueed
+    # the reference serves the very bytes marqueed answers
+    curl -s -o "$WORK/healthz.body" "$MARQUEED_URL/healthz" || die "GET /healthz failed"
+    start_nginx_with_file healthz.json "$WORK/healthz.body"
+    [ "$(curl -s "$NGINX_URL/healthz")" = "$(cat "$WORK/healthz.body")" ] ||
+        die "nginx does not serve the healthz body"
+    compare_row healthz marqueed "$MARQUEED_URL/healthz" "nginx static" "$NGINX_URL/healthz"
+}
+
+start_nginx_with_file() { # NAME SOURCE
+    mkdir -p "$WORK/nginx/html"
+    cp "$2" "$WORK/nginx/html/$1"
+    start_nginx
+}
+
+# ---- main --------------------------------------------------------------------------------------
+
+echo "bench: $(basename "$MARQUEED") from $BUILD, wrk -t$THREADS -c$CONNECTIONS -d$DURATION," \
+    "median of $RUNS alternating runs, $(nproc) cores" >&2
+status=0
+for b in "${BENCHES[@]}"; do
+    [ -n "${BENCH_ONLY:-}" ] && [ "$BENCH_ONLY" != "$b" ] && continue
+    "bench_$b" || {
+        echo "bench: $b could not run" >&2
+        status=1
+    }
+done
+exit $status
