@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
@@ -47,7 +48,7 @@ static const struct opt opts[] = {
     INT(per_ip_connection_limit, "0", 0, 1000000, "connections per client IP (0 = no limit)"),
     INT(connection_memory_limit, "16384", 4096, 1048576, "bytes of buffer per connection"),
     INT(connection_timeout_s, "30", 1, 3600, "idle seconds before a connection is closed"),
-    INT(request_timeout_s, "60", 1, 3600, "seconds a client may take to send one request"),
+    INT(request_timeout_s, "60", 1, 3600, "seconds a request body may take to arrive (408 after)"),
     INT(shutdown_timeout_s, "10", 0, 600, "seconds in-flight requests get on shutdown"),
     INT(db_pool_size, "0", 0, 1024, "store connections (0 = threads + 2)"),
     BOOL(demo, "false", "create a demo tenant, venue and admin on first start"),
@@ -268,9 +269,22 @@ int config_load(struct config *c, int argc, char **argv, struct config_error *er
         return r;
     char host[256];
     uint16_t port;
-    if (config_split_listen(c->listen, host, sizeof(host), &port) < 0) {
+    unsigned char addr[16];
+    if (config_split_listen(c->listen, host, sizeof(host), &port) < 0 ||
+        (inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1)) {
         snprintf(err->text, sizeof(err->text),
-                 "listen must be ADDR:PORT or [IPv6]:PORT, not \"%.60s\"", c->listen);
+                 "listen must be a numeric IPv4:PORT or [IPv6]:PORT (127.0.0.1:8080, [::1]:8080), "
+                 "not \"%.60s\"",
+                 c->listen);
+        return -EINVAL;
+    }
+    /* the whole header block must fit in the connection's buffer, or the library answers
+     * before marqueed can: a larger max_header_bytes would never take effect */
+    if (c->max_header_bytes + 1024 > c->connection_memory_limit) {
+        snprintf(err->text, sizeof(err->text),
+                 "max_header_bytes (%lld) must be at least 1024 below connection_memory_limit "
+                 "(%lld)",
+                 (long long)c->max_header_bytes, (long long)c->connection_memory_limit);
         return -EINVAL;
     }
     return 0;

@@ -9,6 +9,7 @@
 #include "jsonx.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -65,6 +66,42 @@ int jsonx_append_string(struct buf *b, const char *s)
         }
     }
     return r == 0 ? buf_append(b, "\"", 1) : r;
+}
+
+bool jsonx_utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t n = utf8_len(p);
+        if (!n)
+            return false;
+        p += n;
+    }
+    return true;
+}
+
+json_t *jsonx_string_lossy(const char *s)
+{
+    if (!s)
+        s = "";
+    if (jsonx_utf8_valid(s))
+        return json_string(s);
+    struct buf b;
+    buf_init(&b, SIZE_MAX / 4);
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t n = utf8_len(p);
+        if (n) {
+            buf_append(&b, p, n);
+            p += n;
+        } else {
+            buf_append(&b, "\xef\xbf\xbd", 3);
+            p++;
+        }
+    }
+    json_t *j = json_stringn(b.data ? b.data : "", b.len);
+    buf_release(&b);
+    return j;
 }
 
 static void set_err(struct jsonx_error *err, const char *data, size_t pos, const char *text)

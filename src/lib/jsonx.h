@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -33,5 +34,15 @@ struct buf;
  * bytes that are not valid UTF-8 become U+FFFD) to @b. 0, or -E2BIG when @b is full.
  */
 int jsonx_append_string(struct buf *b, const char *s);
+
+/**
+ * A JSON string of @s with every byte sequence that is not valid UTF-8 replaced by U+FFFD
+ * (jansson's json_string() returns NULL for such input, and a member set from NULL is
+ * silently missing). Never NULL.
+ */
+json_t *jsonx_string_lossy(const char *s);
+
+/** True if @s is entirely valid UTF-8. */
+bool jsonx_utf8_valid(const char *s);
 
 /* _cleanup_(json_decrefp) comes with jansson >= 2.11 (jansson.h). */

@@ -57,7 +57,11 @@ static void generate_password(char out[21])
     out[20] = '\0';
 }
 
-static int setup(struct app *app, int argc, char **argv)
+/* Exit statuses: 2 for a usage error (bad option), 1 when the store or the address fails. */
+#define EXIT_USAGE 2
+
+/* Configuration from flags, environment and file. 0, or -EINVAL after printing why. */
+static int setup_config(struct app *app, int argc, char **argv)
 {
     struct config_error err;
     config_init(&app->cfg);
@@ -71,10 +75,30 @@ static int setup(struct app *app, int argc, char **argv)
         return -EINVAL;
     }
     log_set_level(lvl);
+    return 0;
+}
+
+static const char *backend_name(const char *url)
+{
+    if (url && !strncmp(url, "sqlite:", 7))
+        return "sqlite";
+    if (url && (!strncmp(url, "postgresql:", 11) || !strncmp(url, "postgres:", 9)))
+        return "postgresql";
+    return "unknown";
+}
+
+/* Opens and migrates the store. 0 or -errno (logged). */
+static int setup_store(struct app *app)
+{
     int r = app_store_open(app);
     if (r < 0) {
+        /* never the URL itself: a PostgreSQL URL may carry a password */
         log_json(LOG_ERROR, "store_open_failed",
-                 json_pack("{s:s,s:s}", "error", strerror(-r), "dataDir", app->cfg.data_dir));
+                 json_pack("{s:s,s:s,s:s}", "error",
+                           r == -EINVAL ? "db must be sqlite:///path.db, sqlite::memory: or "
+                                          "postgresql://… (see marqueed --help)"
+                                        : strerror(-r),
+                           "dataDir", app->cfg.data_dir, "backend", backend_name(app->db_url)));
         return r;
     }
     unsigned applied = 0;
@@ -142,7 +166,11 @@ static int cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     struct app app = {0};
-    int r = setup(&app, argc, argv);
+    if (setup_config(&app, argc, argv) < 0) {
+        app_release(&app);
+        return EXIT_USAGE;
+    }
+    int r = setup_store(&app);
     if (r < 0) {
         app_release(&app);
         return 1;
@@ -181,7 +209,11 @@ static int cmd_serve(int argc, char **argv)
 static int cmd_migrate(int argc, char **argv)
 {
     struct app app = {0};
-    int r = setup(&app, argc, argv);
+    if (setup_config(&app, argc, argv) < 0) {
+        app_release(&app);
+        return EXIT_USAGE;
+    }
+    int r = setup_store(&app);
     app_release(&app);
     return r < 0 ? 1 : 0;
 }
@@ -217,7 +249,7 @@ static int cmd_create_tenant(int argc, char **argv)
     const char *tz = take_flag(&argc, argv, "--timezone");
     if (!name || !email) {
         fprintf(stderr, "marqueed create-tenant: --name and --admin-email are required\n");
-        return 2;
+        return EXIT_USAGE;
     }
     if (!password)
         password = getenv("MARQUEE_ADMIN_PASSWORD");
@@ -227,7 +259,11 @@ static int cmd_create_tenant(int argc, char **argv)
         password = generated;
     }
     struct app app = {0};
-    if (setup(&app, argc, argv) < 0) {
+    if (setup_config(&app, argc, argv) < 0) {
+        app_release(&app);
+        return EXIT_USAGE;
+    }
+    if (setup_store(&app) < 0) {
         app_release(&app);
         return 1;
     }
@@ -238,7 +274,7 @@ static int cmd_create_tenant(int argc, char **argv)
     app_release(&app);
     if (r == -EINVAL) {
         fprintf(stderr, "marqueed create-tenant: %s\n", problem);
-        return 2;
+        return EXIT_USAGE;
     }
     if (r == -EEXIST) {
         fprintf(stderr, "marqueed create-tenant: a tenant named \"%s\" already exists\n", name);
@@ -255,6 +291,15 @@ static int cmd_create_tenant(int argc, char **argv)
     return 0;
 }
 
+/* `marqueed serve --help` and the like: the usage, not "unknown option". */
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return true;
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     /* the database holds password hashes and keys: nothing marqueed writes is world-readable */
@@ -265,7 +310,7 @@ int main(int argc, char **argv)
     }
     if (argc < 2) {
         usage(stderr);
-        return 2;
+        return EXIT_USAGE;
     }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
@@ -276,6 +321,10 @@ int main(int argc, char **argv)
         printf("marqueed %s\n", MARQUEE_VERSION);
         return 0;
     }
+    if (wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
     if (!strcmp(cmd, "serve"))
         return cmd_serve(argc - 2, argv + 2);
     if (!strcmp(cmd, "migrate"))
@@ -283,5 +332,5 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "create-tenant"))
         return cmd_create_tenant(argc - 2, argv + 2);
     fprintf(stderr, "marqueed: unknown command \"%s\" (see marqueed --help)\n", cmd);
-    return 2;
+    return EXIT_USAGE;
 }

@@ -169,7 +169,9 @@ describe(`health endpoints and shared HTTP behaviour (${BACKEND})`, () => {
             assert.ok(healthz, `no healthz 200 counter in:\n${text}`);
             assert.ok(Number(healthz[1]) >= 1);
             assert.match(text, /^marquee_http_request_duration_seconds_bucket\{[^}]*le="\+Inf"[^}]*\} \d+$/m);
-            assert.match(text, /^marquee_http_request_duration_seconds_bucket\{[^}]*route="\/healthz"/m);
+            assert.match(text, /^marquee_http_request_duration_seconds_bucket\{[^}]*route="\/healthz",status_class="2xx"/m);
+            // latency by route and status (class): the 404 has its own histogram
+            assert.match(text, /^marquee_http_request_duration_seconds_count\{method="GET",route="unmatched",status_class="4xx"\} [1-9]\d*$/m);
             assert.match(text, /^marquee_http_in_flight_requests \d+$/m);
             assert.match(text, /^marquee_store_pool_size \d+$/m);
             const unmatched = /^marquee_http_requests_total\{method="GET",route="unmatched",status="404"\} (\d+)$/m.exec(text);

@@ -38,8 +38,9 @@ struct http_request {
     struct buf body;
     size_t body_limit;
     bool discard_body;
+    bool close_after;      /* answer with Connection: close (untrustworthy framing) */
     size_t discarded;      /* bytes of a refused body read and dropped */
-    uint64_t declared_len; /* Content-Length, 0 when absent */
+    uint64_t declared_len; /* Content-Length, 0 when absent, UINT64_MAX when not a number */
     json_t *json;
 
     void *actor;

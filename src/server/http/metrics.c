@@ -20,11 +20,19 @@ static const double bounds_s[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
                                   0.1,    0.25,  0.5,    1,     2.5,  5,    10};
 #define N_BUCKETS (sizeof(bounds_s) / sizeof(bounds_s[0]))
 
-struct slot {
-    _Atomic uint64_t status[N_STATUS];
+/* Latency by status class (1xx … 5xx; 0 = no answer sent): bounded, unlike raw statuses. */
+#define N_CLASSES 6
+
+struct histogram {
     _Atomic uint64_t buckets[N_BUCKETS + 1]; /* last = +Inf */
     _Atomic uint64_t sum_ns;
     _Atomic uint64_t count;
+};
+
+struct slot {
+    _Atomic uint64_t status[N_STATUS];
+    _Atomic uint64_t count;
+    struct histogram by_class[N_CLASSES];
 };
 
 struct http_metrics {
@@ -64,14 +72,16 @@ void http_metrics_observe(struct http_metrics *m, size_t slot, enum http_method 
         slot = m->n_slots - 1;
     struct slot *s = &m->slots[slot * N_METHODS + method_index(method)];
     atomic_fetch_add_explicit(&s->status[status < N_STATUS ? status : 0], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
+    struct histogram *h = &s->by_class[status >= 100 && status < 600 ? status / 100 : 0];
     double secs = (double)duration_ns / 1e9;
     size_t b = 0;
     while (b < N_BUCKETS && secs > bounds_s[b])
         b++;
-    atomic_fetch_add_explicit(&s->buckets[b], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->sum_ns, (uint64_t)(duration_ns > 0 ? duration_ns : 0),
+    atomic_fetch_add_explicit(&h->buckets[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_ns, (uint64_t)(duration_ns > 0 ? duration_ns : 0),
                               memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
 }
 
 static void appendf(struct buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -115,37 +125,39 @@ void http_metrics_render(const struct http_metrics *m, const struct router *r, s
         }
     }
     appendf(out, "# HELP marquee_http_request_duration_seconds Time from request start to "
-                 "response queued, by route.\n"
+                 "response queued, by route and status class.\n"
                  "# TYPE marquee_http_request_duration_seconds histogram\n");
+    static const char *const classes[N_CLASSES] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
     for (size_t s = 0; s < m->n_slots; s++) {
         for (unsigned mi = 0; mi < N_METHODS; mi++) {
             const struct slot *sl = &m->slots[s * N_METHODS + mi];
-            uint64_t count = atomic_load_explicit(&sl->count, memory_order_relaxed);
-            if (!count)
+            if (!atomic_load_explicit(&sl->count, memory_order_relaxed))
                 continue;
             const char *route = slot_route(r, s), *meth = router_method_name(methods[mi]);
-            uint64_t cum = 0;
-            for (size_t b = 0; b <= N_BUCKETS; b++) {
-                cum += atomic_load_explicit(&sl->buckets[b], memory_order_relaxed);
-                if (b < N_BUCKETS)
-                    appendf(out,
-                            "marquee_http_request_duration_seconds_bucket{method=\"%s\","
-                            "route=\"%s\",le=\"%g\"} %" PRIu64 "\n",
-                            meth, route, bounds_s[b], cum);
-                else
-                    appendf(out,
-                            "marquee_http_request_duration_seconds_bucket{method=\"%s\","
-                            "route=\"%s\",le=\"+Inf\"} %" PRIu64 "\n",
-                            meth, route, cum);
+            for (unsigned c = 0; c < N_CLASSES; c++) {
+                const struct histogram *h = &sl->by_class[c];
+                uint64_t count = atomic_load_explicit(&h->count, memory_order_relaxed);
+                if (!count)
+                    continue;
+                char labels[300];
+                snprintf(labels, sizeof(labels), "method=\"%s\",route=\"%s\",status_class=\"%s\"",
+                         meth, route, classes[c]);
+                uint64_t cum = 0;
+                for (size_t b = 0; b <= N_BUCKETS; b++) {
+                    cum += atomic_load_explicit(&h->buckets[b], memory_order_relaxed);
+                    char le[32];
+                    if (b < N_BUCKETS)
+                        snprintf(le, sizeof(le), "%g", bounds_s[b]);
+                    else
+                        snprintf(le, sizeof(le), "+Inf");
+                    appendf(out, "marquee_http_request_duration_seconds_bucket{%s,le=\"%s\"} %" PRIu64 "\n",
+                            labels, le, cum);
+                }
+                appendf(out, "marquee_http_request_duration_seconds_sum{%s} %.9f\n", labels,
+                        (double)atomic_load_explicit(&h->sum_ns, memory_order_relaxed) / 1e9);
+                appendf(out, "marquee_http_request_duration_seconds_count{%s} %" PRIu64 "\n",
+                        labels, count);
             }
-            appendf(out,
-                    "marquee_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} %.9f\n",
-                    meth, route,
-                    (double)atomic_load_explicit(&sl->sum_ns, memory_order_relaxed) / 1e9);
-            appendf(out,
-                    "marquee_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} "
-                    "%" PRIu64 "\n",
-                    meth, route, count);
         }
     }
 }

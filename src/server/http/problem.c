@@ -2,6 +2,9 @@
 /*
  * problem.c — the one table that turns a handler's -errno into an HTTP status and a
  * problem `code` (STYLE: only the HTTP layer maps errors to statuses), and reason phrases.
+ * A handler that refuses bad input replies with its own problem (field errors and all), or
+ * returns -EBADMSG; -EINVAL is what the store returns for bad SQL or a broken constraint, a
+ * bug on our side, and so a 500 that is logged.
  */
 #include <errno.h>
 
@@ -13,7 +16,6 @@ static const struct {
     unsigned status;
     const char *code;
 } errno_map[] = {
-    {EINVAL, 400, "BAD_REQUEST"},
     {EBADMSG, 400, "BAD_REQUEST"},
     {EACCES, 401, "UNAUTHORIZED"},
     {EPERM, 403, "FORBIDDEN"},
@@ -23,6 +25,7 @@ static const struct {
     {E2BIG, 413, "PAYLOAD_TOO_LARGE"},
     {EMSGSIZE, 413, "PAYLOAD_TOO_LARGE"},
     {EDOM, 422, "VALIDATION_FAILED"},
+    {ENXIO, 422, "INVALID_REFERENCE"}, /* store: a foreign key names a row that is not there */
     {EUSERS, 429, "RATE_LIMITED"},
     {EBUSY, 503, "SERVICE_UNAVAILABLE"},
     {EAGAIN, 503, "SERVICE_UNAVAILABLE"},

@@ -12,6 +12,7 @@
 
 #include "http/internal.h"
 #include "jsonx.h"
+#include "log.h"
 #include "macro.h"
 
 enum http_method http_req_method(const struct http_request *req)
@@ -146,6 +147,14 @@ static int reply_set(struct http_request *req, unsigned status, const char *type
 int http_reply_json(struct http_request *req, unsigned status, json_t *body)
 {
     _cleanup_(json_decrefp) json_t *b = body;
+    if (!b) {
+        /* a json_pack() that failed (a NULL or non-UTF-8 string): a bug, never an empty 200 */
+        log_json(LOG_ERROR, "reply_body_missing",
+                 json_pack("{s:s,s:s}", "requestId", req->request_id, "path",
+                           req->path ? req->path : ""));
+        return http_reply_problem(req, 500, "INTERNAL_ERROR", "The server failed to answer.",
+                                  NULL);
+    }
     size_t n = json_dumpb(b, NULL, 0, JSON_COMPACT | JSON_PRESERVE_ORDER);
     char *out = xmalloc(n + 1);
     json_dumpb(b, out, n, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -190,8 +199,9 @@ int http_reply_problem(struct http_request *req, unsigned status, const char *co
     json_object_set_new(p, "title", json_string(http_status_title(status)));
     json_object_set_new(p, "status", json_integer(status));
     json_object_set_new(p, "code", json_string(code));
-    json_object_set_new(p, "detail", json_string(detail ? detail : http_status_title(status)));
-    json_object_set_new(p, "instance", json_string(req->path ? req->path : "/"));
+    /* detail and instance may quote the client's bytes: never let one go missing */
+    json_object_set_new(p, "detail", jsonx_string_lossy(detail ? detail : http_status_title(status)));
+    json_object_set_new(p, "instance", jsonx_string_lossy(req->path ? req->path : "/"));
     json_object_set_new(p, "requestId", json_string(req->request_id));
     if (x)
         json_object_update_missing(p, x);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "jsonx.h"
 #include "macro.h"
 
 struct compiled {
@@ -211,6 +212,11 @@ static int decode_segment(const char *s, size_t len, char **ret)
         }
     }
     out[o] = '\0';
+    /* parameters are ids and names that end up in JSON: bytes that are not UTF-8 are refused */
+    if (!jsonx_utf8_valid(out)) {
+        free(out);
+        return -EBADMSG;
+    }
     *ret = out;
     return 0;
 }

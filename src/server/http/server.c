@@ -126,18 +126,41 @@ static bool request_id_ok(const char *s)
     return n > 0;
 }
 
+/* What the header block says about how the request is framed (RFC 9112 §6). */
 struct header_tally {
     size_t bytes;
     unsigned hosts;
+    unsigned content_lengths;
+    unsigned transfer_encodings;
+    bool bad_name;             /* a field name that is not a token (e.g. "Content-Length ") */
+    bool te_not_chunked;       /* a transfer coding other than exactly "chunked" */
 };
+
+static bool is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
 
 static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                     const char *value)
 {
     struct header_tally *t = cls;
     t->bytes += strlen(key) + (value ? strlen(value) : 0) + 4;
+    if (!*key)
+        t->bad_name = true;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        if (!is_tchar(*p))
+            t->bad_name = true;
     if (strcasecmp(key, "Host") == 0)
         t->hosts++;
+    else if (strcasecmp(key, "Content-Length") == 0)
+        t->content_lengths++;
+    else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        t->transfer_encodings++;
+        if (!value || strcasecmp(value, "chunked") != 0)
+            t->te_not_chunked = true;
+    }
     return MHD_YES;
 }
 
@@ -173,9 +196,59 @@ static bool content_type_is_json(const char *ct)
 
 /* ---- the request state machine ----------------------------------------------------------- */
 
+/* Refuses a request whose framing is ambiguous (request smuggling: two lengths, a length
+ * and a coding, a coding we do not implement, a field name with whitespace that one parser
+ * would ignore and another honour) or whose Host is wrong. Such an answer closes the
+ * connection: what follows on it cannot be trusted to start a request. True if refused. */
+static bool request_refuse_framing(struct http_request *req, const struct header_tally *t,
+                                   const char *version)
+{
+    const char *code = NULL, *detail = NULL;
+    unsigned status = 400;
+    if (t->bad_name) {
+        code = "BAD_HEADER";
+        detail = "A header field name is not a valid token.";
+    } else if (t->content_lengths > 1) {
+        code = "BAD_CONTENT_LENGTH";
+        detail = "The request has more than one Content-Length.";
+    } else if (t->transfer_encodings && t->content_lengths) {
+        code = "BAD_FRAMING";
+        detail = "The request has both Transfer-Encoding and Content-Length.";
+    } else if (t->transfer_encodings > 1 || t->te_not_chunked) {
+        status = 501;
+        code = "UNSUPPORTED_TRANSFER_ENCODING";
+        detail = "Only Transfer-Encoding: chunked is supported.";
+    } else if (t->hosts > 1 || (t->hosts == 0 && version && !strcmp(version, "HTTP/1.1"))) {
+        code = "BAD_HOST";
+        detail = "An HTTP/1.1 request needs exactly one Host header.";
+    } else if (req->declared_len == UINT64_MAX) {
+        code = "BAD_CONTENT_LENGTH";
+        detail = "Content-Length is not a number.";
+    }
+    if (!code)
+        return false;
+    req->close_after = true;
+    http_reply_problem(req, status, code, detail, NULL);
+    return true;
+}
+
+/* The path of the request target: origin-form as is; absolute-form ("http://host/p?q", which
+ * RFC 9112 §3.2.2 says a server must accept) without scheme and authority. */
+static char *target_path(const char *raw_uri)
+{
+    const char *p = raw_uri;
+    if (!strncasecmp(p, "http://", 7) || !strncasecmp(p, "https://", 8)) {
+        p = strstr(p, "://") + 3;
+        p += strcspn(p, "/?#");
+        if (*p != '/')
+            return xstrdup("/");
+    }
+    return xstrndup(p, strcspn(p, "?#"));
+}
+
 /* Decides everything that can be decided from the header block. Records a problem reply on
  * the request when the answer is already known; never queues. */
-static void request_begin(struct http_request *req, const char *raw_uri)
+static void request_begin(struct http_request *req, const char *raw_uri, const char *version)
 {
     struct http_server *srv = req->srv;
     const char *rid = http_req_header(req, "X-Request-Id");
@@ -185,34 +258,30 @@ static void request_begin(struct http_request *req, const char *raw_uri)
         ids_uuid(req->request_id);
     client_ip_of(req->conn, req->client_ip, sizeof(req->client_ip));
 
-    size_t qpos = strcspn(raw_uri, "?#");
-    req->path = xstrndup(raw_uri, qpos);
+    req->path = target_path(raw_uri);
     req->body_limit = srv->opts.max_body;
 
     /* The declared body size decides, for every early answer, whether to wait for the body. */
     const char *cl = http_req_header(req, "Content-Length");
     if (cl) {
         int64_t len;
-        if (parse_int64(cl, 0, INT64_MAX, &len) < 0) {
-            http_reply_problem(req, 400, "BAD_REQUEST", "Content-Length is not a number.", NULL);
-            return;
-        }
-        req->declared_len = (uint64_t)len;
+        req->declared_len = parse_int64(cl, 0, INT64_MAX, &len) < 0 ? UINT64_MAX : (uint64_t)len;
     }
 
     struct header_tally tally = {0};
     MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_header, &tally);
+    if (request_refuse_framing(req, &tally, version))
+        return;
     if (tally.bytes > srv->opts.max_header) {
         char d[128];
         snprintf(d, sizeof(d), "Request headers are larger than %zu bytes.", srv->opts.max_header);
         http_reply_problem(req, 431, "REQUEST_HEADER_TOO_LARGE", d, NULL);
         return;
     }
-    /* RFC 9112 §3.2: more than one Host is a 400 (a missing one in HTTP/1.1 the library's
-     * strict mode already refuses). */
-    if (tally.hosts > 1) {
-        http_reply_problem(req, 400, "BAD_HOST", "The request has more than one Host header.",
-                           NULL);
+    if (req->method == HTTP_OPTIONS && !strcmp(req->path, "*")) {
+        /* OPTIONS * asks about the server as a whole (RFC 9110 §9.3.7) */
+        http_reply_header(req, "Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+        http_reply_empty(req, 204);
         return;
     }
 
@@ -349,7 +418,6 @@ static enum MHD_Result request_queue(struct http_request *req)
 {
     if (req->queued)
         return MHD_YES;
-    req->queued = true;
     struct MHD_Response *resp;
     if (req->status == 304)
         /* libmicrohttpd sends no body with a 304 but writes the response's size as its
@@ -366,8 +434,12 @@ static enum MHD_Result request_queue(struct http_request *req)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req->resp_type);
     for (size_t i = 0; i < req->n_hdrs; i++)
         MHD_add_response_header(resp, req->hdrs[i].name, req->hdrs[i].value);
+    if (req->close_after)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result r = MHD_queue_response(req->conn, req->status, resp);
     MHD_destroy_response(resp);
+    /* a response the library refused was never sent: the log line must not say it was */
+    req->queued = r == MHD_YES;
     return r;
 }
 
@@ -391,9 +463,11 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         struct conn_ctx *cc = ci ? ci->socket_context : NULL;
-        request_begin(req, cc && cc->raw_uri ? cc->raw_uri : url);
+        request_begin(req, cc && cc->raw_uri ? cc->raw_uri : url, version);
         if (req->replied) {
             req->discard_body = true;
+            if (req->close_after)
+                return request_queue(req); /* the framing cannot be trusted: answer, close */
             /* A declared body we refuse: answer now (the library closes after) when the client
              * waits for "100 Continue" or the body is too big to read and drop; otherwise the
              * client is already sending it, and is answered once it has (see below). */
@@ -444,7 +518,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 static void log_request(enum log_level lvl, struct http_request *req, unsigned status,
                         int64_t dur_ns, bool aborted)
 {
-    char scratch[1536];
+    char scratch[4096];
     /* a buf over a stack array: with max < cap it can never grow, so never reallocates */
     struct buf b = {.data = scratch, .cap = sizeof(scratch), .max = sizeof(scratch) - 1};
     char num[160];
@@ -455,19 +529,16 @@ static void log_request(enum log_level lvl, struct http_request *req, unsigned s
     buf_append_str(&b, ",\"route\":");
     jsonx_append_string(&b, req->matched ? req->match.entry->route.pattern : "unmatched");
     buf_append_str(&b, ",\"path\":");
-    if (jsonx_append_string(&b, req->path ? req->path : "") < 0)
-        buf_append_str(&b, "\"(too long)\"");
+    /* at most 512 bytes of path (6 escaped bytes each at worst) always fit in the line */
+    char path[513];
+    snprintf(path, sizeof(path), "%s", req->path ? req->path : "");
+    jsonx_append_string(&b, path);
     int n = snprintf(num, sizeof(num),
                      ",\"status\":%u,\"durationMs\":%.3f,\"bytes\":%zu,\"client\":\"%s\"%s", status,
                      (double)dur_ns / 1e6, req->queued ? req->resp_len : (size_t)0,
                      req->client_ip, aborted ? ",\"aborted\":true" : "");
-    if (n > 0 && buf_append(&b, num, (size_t)n) < 0) {
-        /* a path long enough to fill the line: log it without the path */
-        b.len = 0;
-        buf_append_str(&b, "\"requestId\":");
-        jsonx_append_string(&b, req->request_id);
+    if (n > 0)
         buf_append(&b, num, (size_t)n);
-    }
     log_json_raw(lvl, "request", b.data, b.len);
 }
 
@@ -573,6 +644,11 @@ int http_server_new(const struct http_server_options *opts, struct http_server *
     }
     srv->router = router_new();
     srv->public_url = opts->public_url && *opts->public_url ? xstrdup(opts->public_url) : NULL;
+    if (srv->public_url) {
+        size_t n = strlen(srv->public_url);
+        while (n > 0 && srv->public_url[n - 1] == '/')
+            srv->public_url[--n] = '\0';
+    }
     *ret = srv;
     return 0;
 }
@@ -671,8 +747,8 @@ int http_server_start(struct http_server *srv)
                                        (intptr_t)srv->opts.connection_memory_limit, NULL};
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
                                        (intptr_t)srv->opts.connection_limit, NULL};
-    /* RFC 9112 as written: Host required in HTTP/1.1, no whitespace before a header colon … */
-    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL};
+    /* Not MHD_OPTION_STRICT_FOR_CLIENT: in 0.9.75 its own 400 writes the status line twice.
+     * request_refuse_framing() applies the RFC 9112 rules and answers problem+json. */
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
                                        (intptr_t)srv->opts.connection_timeout_s, NULL};
     if (srv->opts.per_ip_connection_limit)

@@ -119,6 +119,24 @@ static void errors_name_the_problem(void **state)
     assert_int_equal(config_load(&c, 2, badlisten, &e), -EINVAL);
     config_release(&c);
 
+    /* a name, not an address: refused here, not later as a puzzling bind error */
+    char *hostname[] = {"--listen", "localhost:8080"};
+    config_init(&c);
+    assert_int_equal(config_load(&c, 2, hostname, &e), -EINVAL);
+    assert_non_null(strstr(e.text, "numeric"));
+    config_release(&c);
+
+    /* a header limit the connection buffer cannot hold would never take effect */
+    char *headers[] = {"--max-header-bytes", "16000"};
+    config_init(&c);
+    assert_int_equal(config_load(&c, 2, headers, &e), -EINVAL);
+    assert_non_null(strstr(e.text, "connection_memory_limit"));
+    config_release(&c);
+    char *headers_ok[] = {"--max-header-bytes", "16000", "--connection-memory-limit", "32768"};
+    config_init(&c);
+    assert_int_equal(config_load(&c, 4, headers_ok, &e), 0);
+    config_release(&c);
+
     const char *path = write_file("c.conf", "listen = 127.0.0.1:1\nbogus = 1\n");
     char *withfile[] = {"--config", (char *)path};
     config_init(&c);

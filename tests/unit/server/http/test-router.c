@@ -110,6 +110,12 @@ static void encoded_paths_are_safe(void **state)
     assert_int_equal(router_match(r, HTTP_GET, "/v1/venues/a%4", &m, &allow), -EBADMSG);
     assert_int_equal(router_match(r, HTTP_GET, "/v1/venues/a%zz", &m, &allow), -EBADMSG);
     assert_int_equal(router_match(r, HTTP_GET, "/v1/venues/%", &m, &allow), -EBADMSG);
+    /* a parameter is text that ends up in JSON: bytes that are not UTF-8 are refused */
+    assert_int_equal(router_match(r, HTTP_GET, "/v1/venues/%ff", &m, &allow), -EBADMSG);
+    assert_int_equal(router_match(r, HTTP_GET, "/v1/venues/%c3", &m, &allow), -EBADMSG);
+    assert_int_equal(router_match(r, HTTP_GET, "/v1/venues/caf%c3%a9", &m, &allow), 0);
+    assert_string_equal(m.values[0], "caf\xc3\xa9");
+    router_match_release(&m);
     /* literal segments compare raw: an encoded literal is not the literal */
     assert_int_equal(router_match(r, HTTP_GET, "/health%7A", &m, &allow), -ENOENT);
     /* many segments, long paths */
