@@ -10,7 +10,8 @@
 #   scripts/pg-harness.sh stop DIR    pg_ctl stop -m fast, then rm -rf DIR
 #
 # DIR must not exist yet or be empty; `mktemp -d` is the usual source. The cluster trusts every
-# local connection as user `marquee` and runs with fsync off: it exists for one test run.
+# local connection as user `marquee`, runs with fsync off (it exists for one test run) and is
+# created with --locale=C --encoding=UTF8, so its databases sort and case-fold like SQLite.
 # As root the server runs as the `postgres` system user of the Debian package (PostgreSQL
 # refuses to run as root), so DIR is handed to that user.
 #
@@ -77,8 +78,11 @@ pg_harness_start() {
         chown postgres: "$dir" || return 1
         chmod 0700 "$dir"
     fi
-    if ! pg_harness_as_owner "$bindir/initdb" -D "$dir/data" -A trust -U marquee -E UTF8 \
-        --locale=C --no-sync >"$dir/initdb.log" 2>&1; then
+    # C locale, UTF-8: byte-order text comparison and ASCII-only lower()/upper(), as on SQLite,
+    # so that ordering and the lower(name) unique indexes decide the same on both backends
+    # (docs/operations.md asks the same of production databases).
+    if ! pg_harness_as_owner "$bindir/initdb" -D "$dir/data" -A trust -U marquee \
+        --encoding=UTF8 --locale=C --no-sync >"$dir/initdb.log" 2>&1; then
         pg_harness_log "initdb failed:"
         cat "$dir/initdb.log" >&2
         return 1

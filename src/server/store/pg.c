@@ -5,16 +5,31 @@
  * DESIGN
  * One PGconn per pooled connection, synchronous calls only (the pool gives each worker its
  * own connection, so there is nothing to multiplex). The URL goes to libpq unchanged as the
- * `dbname` of PQconnectdbParams with expand_dbname, after two defaults the URL may override:
- * connect_timeout=10 (libpq would otherwise wait forever on an unreachable host) and
- * fallback_application_name=marqueed (shows in pg_stat_activity).
+ * `dbname` of PQconnectdbParams with expand_dbname, after defaults that the URL's own
+ * parameters override (libpq lets an expanded dbname override the keywords before it):
+ *   connect_timeout=10        libpq would otherwise wait forever on an unreachable host;
+ *   keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3,
+ *   tcp_user_timeout=30000    a server that vanished (host down, NAT flow dropped) is noticed
+ *                             in about a minute, idle or mid-request, instead of the kernel's
+ *                             two hours or fifteen minutes of retransmissions;
+ *   statement_timeout=30000   (in `options`) a stuck query or lock wait ends with -EBUSY
+ *                             instead of pinning an HTTP worker thread forever;
+ *   fallback_application_name=marqueed  shows in pg_stat_activity.
+ * `options` is the one exception to "the URL's value replaces ours": a URL that sets options
+ * for another reason (`-c search_path=…`) would silently drop the statement timeout, so our
+ * `-c statement_timeout=30000` is put in front of the URL's options instead, where a
+ * statement_timeout of the URL's own still wins (the server applies `-c` switches in order).
  *
  * Parameters travel as text with no declared types (paramTypes NULL): the server infers each
  * `$N`'s type from where it is used, integers are formatted with PRId64, results come back as
  * text. A parameter whose type cannot be inferred (`SELECT $1 IS NULL`) needs a CAST in the
  * SQL; that is also what keeps the SQL portable.
  *
- * Errors map by SQLSTATE (store_pg_errno). A connection whose PQstatus is no longer
+ * Errors map by SQLSTATE (store_pg_errno). The text kept for last_error() is the SQLSTATE and
+ * the primary message only: the DETAIL line quotes row values ("Key (email_normalized)=(…)
+ * already exists", "Failing row contains (…)"), and that text ends up in logs. Data exceptions
+ * (class 22) quote the offending input in the primary message too, so for them only the
+ * message's leading phrase is kept. A connection whose PQstatus is no longer
  * CONNECTION_OK (server restart, network loss, terminated backend) reports is_broken(), so the
  * pool replaces it on the next acquire; the statement that found out answers -ECONNREFUSED.
  * NOTICEs never reach stderr: client_min_messages=warning, and a notice processor that drops
@@ -55,7 +70,7 @@ int store_pg_errno(const char *sqlstate)
     if (sqlstate_is(sqlstate, "23505") || sqlstate_is(sqlstate, "23P01"))
         return -EEXIST; /* unique_violation, exclusion_violation */
     if (sqlstate_is(sqlstate, "23503"))
-        return -ENOENT; /* foreign_key_violation */
+        return -ENXIO; /* foreign_key_violation: a bad reference, not a missing resource */
     if (sqlstate_is(sqlstate, "23502") || sqlstate_is(sqlstate, "23514"))
         return -EINVAL; /* not_null_violation, check_violation */
     if (sqlstate_is(sqlstate, "40001") || sqlstate_is(sqlstate, "40P01"))
@@ -95,13 +110,36 @@ static void set_errmsg(struct pg_conn *pc, const char *msg)
         pc->errmsg[--len] = '\0';
 }
 
+/* Sets the connection's error text from a server error: "SQLSTATE primary message", never the
+ * DETAIL/HINT/CONTEXT fields (see DESIGN). */
+static void set_errmsg_server(struct pg_conn *pc, const char *sqlstate, const char *primary)
+{
+    if (!primary)
+        primary = "";
+    size_t len = strlen(primary);
+    if (strncmp(sqlstate, "22", 2) == 0) {
+        /* 'invalid input syntax for type integer: "<input>"', 'value "<input>" is out of
+         * range …', 'invalid byte sequence for encoding "UTF8": 0x…': keep what comes before
+         * the first quote or colon, which names the problem but none of the data. */
+        len = strcspn(primary, "\":");
+        while (len > 0 && primary[len - 1] == ' ')
+            len--;
+    }
+    free(pc->errmsg);
+    pc->errmsg = xasprintf("%s%s%.*s", sqlstate, len > 0 ? " " : "",
+                           (int)(len > INT_MAX ? INT_MAX : len), primary);
+}
+
 /* The errno for a failed @res (which may be NULL when libpq could not even send). */
 static int result_fail(struct pg_conn *pc, const PGresult *res)
 {
-    set_errmsg(pc, res ? PQresultErrorMessage(res) : PQerrorMessage(pc->conn));
+    const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (sqlstate)
+        set_errmsg_server(pc, sqlstate, PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+    else /* libpq's own message (lost connection, …): it never quotes data */
+        set_errmsg(pc, res ? PQresultErrorMessage(res) : PQerrorMessage(pc->conn));
     if (PQstatus(pc->conn) != CONNECTION_OK)
         return -ECONNREFUSED;
-    const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     return store_pg_errno(sqlstate);
 }
 
@@ -135,6 +173,8 @@ static void pg_disconnect(void *conn)
     free(pc);
 }
 
+#define DEFAULT_OPTIONS "-c statement_timeout=30000"
+
 static int pg_connect(const char *target, const struct store_options *opts, void **ret_conn)
 {
     (void)opts;
@@ -148,11 +188,32 @@ static int pg_connect(const char *target, const struct store_options *opts, void
         PQfreemem(parse_error);
         return -EINVAL;
     }
+    /* Ours first, the URL's after them: the server applies -c switches in order, so the
+     * URL's own statement_timeout (if any) is the one that sticks (see DESIGN). */
+    _cleanup_free_ char *options = NULL;
+    for (PQconninfoOption *o = info; o->keyword; o++)
+        if (strcmp(o->keyword, "options") == 0 && o->val && *o->val)
+            options = xasprintf("%s %s", DEFAULT_OPTIONS, o->val);
     PQconninfoFree(info);
 
-    static const char *const keywords[] = {"connect_timeout", "fallback_application_name", "dbname",
-                                           NULL};
-    const char *const values[] = {"10", "marqueed", target, NULL};
+    /* Everything before "dbname" is a default that the URL overrides; "options" comes after
+     * it because it already holds the URL's options. */
+    static const char *const keywords[] = {
+        "connect_timeout",     "keepalives",       "keepalives_idle",
+        "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+        "fallback_application_name",
+        "dbname",
+        "options",
+        NULL,
+    };
+    const char *const values[] = {
+        "10", "1", "30",
+        "10", "3", "30000", /* ms */
+        "marqueed",
+        target,
+        options ? options : DEFAULT_OPTIONS,
+        NULL,
+    };
     PGconn *conn = PQconnectdbParams(keywords, values, 1);
     if (!conn)
         abort();

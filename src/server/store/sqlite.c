@@ -8,13 +8,24 @@
  * Every connection runs WAL (readers never block the writer), foreign_keys=ON (off by default
  * in SQLite), synchronous=NORMAL (with WAL never corrupt; a power loss may undo the last
  * commits, which fsync-per-commit would cost every write to prevent) and a busy timeout, so a
- * writer waits for the lock instead of failing at once. Double-quoted string literals are
- * switched off so that SQL which PostgreSQL would reject fails here too.
+ * writer waits for the lock instead of failing at once.
+ *
+ * Where SQLite is more lenient than PostgreSQL it is made as strict, so that SQL which passes
+ * the SQLite tests does the same on PostgreSQL: double-quoted string literals are switched
+ * off; case_sensitive_like=ON, because SQLite's LIKE folds ASCII case by default and the
+ * schema's CHECKs (timestamp shapes `…T…Z`, `password_hash LIKE '$argon2id$%'`) would let
+ * through on SQLite what PostgreSQL refuses; and a statement must use exactly the parameters
+ * it is given (below). lower()/upper() are left alone: they fold ASCII only, which is what
+ * PostgreSQL does in a database with LC_CTYPE=C (docs/operations.md asks for one).
  *
  * Placeholders are `$1`, `$2` …, which SQLite parses as named parameters; each one the
  * statement names is bound by its number, so `$2` may come before `$1` and a number may
- * repeat. Prepared statements are kept in a small per-connection LRU keyed by the SQL text
- * (the store's SQL is a fixed set of string constants), so hot statements skip the parser.
+ * repeat. Left to itself SQLite would bind NULL to a parameter the statement names but was
+ * not given, and ignore one given but never named; PostgreSQL refuses both ("bind message
+ * supplies 1 parameters, but prepared statement requires 2", "could not determine data type
+ * of parameter $2"), so both are -EINVAL here as well. Prepared statements are kept in a
+ * small per-connection LRU keyed by the SQL text (the store's SQL is a fixed set of string
+ * constants), so hot statements skip the parser.
  *
  * A file target gets its missing parent directories created (0750) and the file itself 0640;
  * a target starting with "file:" is an SQLite URI (store.c uses one for sqlite::memory:) and is
@@ -64,10 +75,16 @@ int store_sqlite_errno(int code)
     case SQLITE_CONSTRAINT_ROWID:
         return -EEXIST;
     case SQLITE_CONSTRAINT_FOREIGNKEY:
-        return -ENOENT;
+        return -ENXIO; /* a bad reference in the request, not a missing resource (store.h) */
     case SQLITE_CONSTRAINT_CHECK:
     case SQLITE_CONSTRAINT_NOTNULL:
         return -EINVAL;
+    case SQLITE_BUSY_SNAPSHOT:
+        /* A read transaction in WAL mode that tried to write after another connection had
+         * committed: no busy wait happened, and only a fresh transaction can succeed. That is
+         * PostgreSQL's serialization failure, so store_tx's retry applies. (BEGIN IMMEDIATE
+         * keeps the store's own transactions from ever getting here.) */
+        return -EAGAIN;
     default:
         break;
     }
@@ -156,26 +173,38 @@ static void sqlite_disconnect(void *conn)
     free(sc);
 }
 
-/* journal_mode answers with a row, which sqlite3_exec ignores; an in-memory database keeps
+/* case_sensitive_like is per connection (it re-registers LIKE), so it must run on each one;
+ * see the DESIGN note for why.
+ * journal_mode answers with a row, which sqlite3_exec ignores; an in-memory database keeps
  * its own mode, which is fine. Switching a new file to WAL needs an exclusive lock, and when
  * several connections race to do it SQLite fails some of them with SQLITE_BUSY at once,
  * without calling the busy handler (it would be a lock-upgrade deadlock), so we retry here for
- * up to the busy timeout. */
+ * up to the busy timeout. The timeout is measured on the clock, not by adding up our own
+ * sleeps: other SQLITE_BUSY answers come after the busy handler has already waited the whole
+ * timeout (reading the schema of a memdb database while another connection writes), and
+ * counting only our sleeps made such a connect take a dozen timeouts before its -EBUSY. */
 static int pragmas_apply(sqlite3 *db, unsigned timeout_ms)
 {
-    unsigned waited_ms = 0, delay_ms = 1;
+    struct timespec start, now;
+    unsigned delay_ms = 1;
+    clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
         int rc = sqlite3_exec(db,
                               "PRAGMA journal_mode=WAL;"
                               "PRAGMA foreign_keys=ON;"
-                              "PRAGMA synchronous=NORMAL;",
+                              "PRAGMA synchronous=NORMAL;"
+                              "PRAGMA case_sensitive_like=ON;",
                               NULL, NULL, NULL);
-        if ((rc & 0xff) != SQLITE_BUSY || waited_ms >= timeout_ms)
+        if ((rc & 0xff) != SQLITE_BUSY)
+            return rc;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t waited_ms = (int64_t)(now.tv_sec - start.tv_sec) * 1000 +
+                            (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (waited_ms >= (int64_t)timeout_ms)
             return rc;
         struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)delay_ms * 1000000L};
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
             ;
-        waited_ms += delay_ms;
         delay_ms = delay_ms < 16 ? delay_ms * 2 : 16;
     }
 }
@@ -303,11 +332,21 @@ static int stmt_get(struct sqlite_conn *sc, const char *sql, sqlite3_stmt **ret_
 static int bind_params(struct sqlite_conn *sc, sqlite3_stmt *stmt, const struct store_param *params,
                        size_t n_params)
 {
+    /* SQLite numbers distinct parameter names 1..count. Every name must be a canonical `$N`
+     * within 1..n_params (no leading zero, so two names never mean one number), so with
+     * count == n_params each of $1..$n_params is named, as PostgreSQL requires. Fewer names
+     * than parameters leave one unused (refused here); more name one beyond (refused below). */
     int count = sqlite3_bind_parameter_count(stmt);
+    if ((size_t)count < n_params) {
+        free(sc->errmsg);
+        sc->errmsg = xasprintf("%zu parameters given, the statement uses %d", n_params, count);
+        return -EINVAL;
+    }
     for (int i = 1; i <= count; i++) {
         const char *name = sqlite3_bind_parameter_name(stmt, i);
         int64_t n = 0;
-        if (!name || name[0] != '$' || parse_int64(name + 1, 1, (int64_t)n_params, &n) < 0) {
+        if (!name || name[0] != '$' || name[1] < '1' || name[1] > '9' ||
+            parse_int64(name + 1, 1, (int64_t)n_params, &n) < 0) {
             free(sc->errmsg);
             sc->errmsg =
                 xasprintf("parameter %s is not one of $1..$%zu", name ? name : "?", n_params);
@@ -366,6 +405,11 @@ static int sqlite_exec(void *conn, const char *sql, const struct store_param *pa
     if (r < 0)
         return r;
     if (!stmt) {
+        if (n_params > 0) { /* PostgreSQL: "bind message supplies 1 parameters, … requires 0" */
+            free(sc->errmsg);
+            sc->errmsg = xasprintf("%zu parameters given, the statement uses 0", n_params);
+            return -EINVAL;
+        }
         if (ret_result)
             *ret_result = store_result_new(0);
         return 0;

@@ -44,11 +44,12 @@ struct store_ops {
     void (*disconnect)(void *conn);
 
     /**
-     * Runs one statement with `$N` parameters (params[N-1]); a statement that names a `$N`
-     * beyond @n_params, or text after the one statement, is -EINVAL. Returns rows changed
-     * (0 for statements that change none, e.g. SELECT) and, with @ret_result non-NULL, a
-     * result built with store_result_new(). -errno as store.h lists; outputs untouched on
-     * failure.
+     * Runs one statement with `$N` parameters (params[N-1]). The statement must name each of
+     * `$1`..`$n_params` and nothing else (PostgreSQL cannot type a parameter the SQL does not
+     * use, nor bind one it names but was not given): anything else is -EINVAL, and so is
+     * text after the one statement. Returns rows changed (0 for statements that change
+     * none, e.g. SELECT) and, with @ret_result non-NULL, a result built with
+     * store_result_new(). -errno as store.h lists; outputs untouched on failure.
      */
     int (*exec)(void *conn, const char *sql, const struct store_param *params, size_t n_params,
                 struct store_result **ret_result);
@@ -67,8 +68,9 @@ struct store_ops {
     /** True while the connection is inside a transaction (including a failed one). */
     bool (*in_transaction)(void *conn);
 
-    /** The backend's message for the last failure on this connection, or "". Never NULL.
-     *  Valid until the next call on the connection. */
+    /** The backend's message for the last failure on this connection, or "". Never NULL,
+     *  never a data value (it goes to logs): no parameter, no row content. Valid until the
+     *  next call on the connection. */
     const char *(*last_error)(void *conn);
 };
 
@@ -118,3 +120,8 @@ struct store_migration {
 /** Sorted by version, versions unique and >= 1. */
 extern const struct store_migration store_migrations[];
 extern const size_t store_migrations_count;
+
+/** store_migrate() with another list of migrations (same order rules as store_migrations):
+ *  what store_migrate() runs, open to the tests so that they can make a migration fail. */
+int store_migrate_list(struct store *s, const struct store_migration *list, size_t count,
+                       unsigned *ret_applied);

@@ -27,13 +27,19 @@
  * with -EINVAL and commit rolls back and returns the first error. (PostgreSQL aborts the
  * transaction on any error; SQLite would carry on, so code that swallows an -EEXIST and
  * continues would pass SQLite tests and break in production. Use INSERT … ON CONFLICT.)
- * store_tx retries -EAGAIN/-EBUSY with a short jittered exponential backoff (libsodium's
- * randombytes_uniform) on the same connection.
+ * store_tx retries -EAGAIN only (serialization failure, deadlock: a fresh attempt can succeed
+ * at once), with a short jittered exponential backoff (libsodium's randombytes_uniform) on the
+ * same connection. -EBUSY is not retried: it comes after SQLite's whole busy timeout or the
+ * whole pool wait, so a retry would hold an HTTP worker for a multiple of that timeout only
+ * to answer the same 503 later.
  *
- * Migrations. Each pending migration and its schema_migrations row commit in one transaction.
- * Concurrent marqueed processes serialize on the write lock (SQLite, BEGIN IMMEDIATE) or on a
- * transaction-scoped advisory lock (PostgreSQL), and re-read the version after taking it, so
- * a migration is applied once however many processes start together.
+ * Migrations. All pending migrations and their schema_migrations rows commit in ONE
+ * transaction, so a failure at any of them leaves the database at the version it had, never
+ * at a version between two releases. Concurrent marqueed processes serialize on the write
+ * lock (SQLite, BEGIN IMMEDIATE) or on a transaction-scoped advisory lock (PostgreSQL), and
+ * re-read the version after taking it, so a migration is applied once however many processes
+ * start together. A migration must therefore be transactional DDL/DML (no CREATE INDEX
+ * CONCURRENTLY, no VACUUM), which both backends then roll back as a whole.
  */
 #include "store/store-internal.h"
 
@@ -451,7 +457,7 @@ int store_tx(struct store *s, unsigned max_attempts, store_tx_fn fn, void *userd
             }
         }
         (void)store_rollback(c);
-        if ((r != -EAGAIN && r != -EBUSY) || attempt >= max_attempts)
+        if (r != -EAGAIN || attempt >= max_attempts)
             break;
         tx_backoff(attempt);
     }
@@ -507,13 +513,14 @@ static void now_utc_iso(char *buf, size_t size)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L);
 }
 
-/* Applies @m in its own transaction unless another process got there first. 1 applied,
- * 0 already there, -errno. */
-static int migration_apply(struct store_conn *c, const struct store_migration *m)
+/* Applies the migrations of @list newer than the version found under the lock, all in one
+ * transaction. The number applied (0 when another process got there first) or -errno; on
+ * failure everything is rolled back. */
+static int migrations_apply(struct store_conn *c, const struct store_migration *list, size_t count)
 {
     _cleanup_(result_freep) struct store_result *res = NULL;
     int64_t current = 0;
-    char now[64];
+    int applied = 0;
     int r;
 
     r = store_begin(c);
@@ -529,50 +536,60 @@ static int migration_apply(struct store_conn *c, const struct store_migration *m
     r = store_exec_script(c, migrations_table_sql);
     if (r < 0)
         goto fail;
+    /* Again under the lock: another process may have migrated since the first look. */
     r = store_exec(c, "SELECT MAX(version) FROM schema_migrations", NULL, 0, &res);
     if (r < 0)
         goto fail;
     r = store_result_int(res, 0, 0, &current);
     if (r < 0 && r != -ENOENT)
         goto fail;
-    if (current >= (int64_t)m->version) {
-        (void)store_rollback(c);
+
+    for (size_t i = 0; i < count; i++) {
+        const struct store_migration *m = &list[i];
+        char now[64];
+        if ((int64_t)m->version <= current)
+            continue;
+        r = store_exec_script(c, m->sql);
+        if (r < 0)
+            goto fail;
+        now_utc_iso(now, sizeof(now));
+        const struct store_param row[] = {
+            STORE_INT(m->version),
+            STORE_TEXT(m->name),
+            STORE_TEXT(now),
+        };
+        r = store_exec(c,
+                       "INSERT INTO schema_migrations (version, name, applied_at_utc)"
+                       " VALUES ($1, $2, $3)",
+                       row, ARRAY_SIZE(row), NULL);
+        if (r < 0)
+            goto fail;
+        applied++;
+    }
+    if (applied == 0) {
+        (void)store_rollback(c); /* nothing to keep; also drops the lock */
         return 0;
     }
-
-    r = store_exec_script(c, m->sql);
-    if (r < 0)
-        goto fail;
-    now_utc_iso(now, sizeof(now));
-    const struct store_param row[] = {
-        STORE_INT(m->version),
-        STORE_TEXT(m->name),
-        STORE_TEXT(now),
-    };
-    r = store_exec(c,
-                   "INSERT INTO schema_migrations (version, name, applied_at_utc)"
-                   " VALUES ($1, $2, $3)",
-                   row, ARRAY_SIZE(row), NULL);
-    if (r < 0)
-        goto fail;
     r = store_commit(c);
     if (r < 0)
         goto fail;
-    return 1;
+    return applied;
 
 fail:
     (void)store_rollback(c);
     return r;
 }
 
-int store_migrate(struct store *s, unsigned *ret_applied)
+int store_migrate_list(struct store *s, const struct store_migration *list, size_t count,
+                       unsigned *ret_applied)
 {
     struct store_conn *c = NULL;
     int64_t current = 0;
     unsigned applied = 0;
+    bool pending = false;
     int r;
 
-    if (!s)
+    if (!s || (count > 0 && !list))
         return -EINVAL;
     r = store_acquire(s, &c);
     if (r < 0)
@@ -582,14 +599,13 @@ int store_migrate(struct store *s, unsigned *ret_applied)
     r = schema_version_read(c, &current);
     if (r < 0)
         goto out;
-    for (size_t i = 0; i < store_migrations_count; i++) {
-        const struct store_migration *m = &store_migrations[i];
-        if ((int64_t)m->version <= current)
-            continue;
-        r = migration_apply(c, m);
+    for (size_t i = 0; i < count && !pending; i++)
+        pending = (int64_t)list[i].version > current;
+    if (pending) {
+        r = migrations_apply(c, list, count);
         if (r < 0)
             goto out;
-        applied += (unsigned)r;
+        applied = (unsigned)r;
     }
     r = 0;
     if (ret_applied)
@@ -597,6 +613,11 @@ int store_migrate(struct store *s, unsigned *ret_applied)
 out:
     store_release(c);
     return r;
+}
+
+int store_migrate(struct store *s, unsigned *ret_applied)
+{
+    return store_migrate_list(s, store_migrations, store_migrations_count, ret_applied);
 }
 
 int store_check_ready(struct store *s)

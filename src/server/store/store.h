@@ -15,13 +15,23 @@
  * empty waits (bounded by `acquire_timeout_ms`) and gets -EBUSY when the wait runs out.
  *
  * Errors are negative errno values, never backend codes:
- *   -EEXIST      unique constraint violated                       (HTTP 409)
- *   -EINVAL      check / not-null constraint, bad SQL or parameter (500 unless a handler knows)
- *   -ENOENT      foreign-key violation: the referenced row does not exist (HTTP 409/422 by caller)
+ *   -EEXIST      unique constraint violated                                    (HTTP 409)
+ *   -ENXIO       foreign-key violation: a referenced row does not exist (or a row still
+ *                referenced was to be deleted)          (HTTP 422 unless the caller knows better)
+ *   -EINVAL      check / not-null violation, or bad SQL or parameters: a bug   (HTTP 500)
  *   -EAGAIN      serialization failure / deadlock: retry the transaction (store_tx does)
- *   -EBUSY       database locked past the busy timeout, or pool exhausted (HTTP 503)
- *   -ECONNREFUSED/-EIO  the database cannot be reached or failed      (HTTP 503)
+ *   -EBUSY       SQLite waited its whole busy timeout for the lock, a PostgreSQL statement
+ *                ran past statement_timeout or a lock wait failed, or the pool wait ran out:
+ *                waiting longer will not help, so nothing retries it            (HTTP 503)
+ *   -ECONNREFUSED/-EIO  the database cannot be reached or failed                (HTTP 503)
  *   -ENOMEM is never returned: allocation failure aborts.
+ * No statement answers -ENOENT: the modules above use it for "no such resource" (404), and a
+ * foreign-key violation is a bad reference inside a request, not a missing resource.
+ *
+ * Same SQL, same behaviour: both backends refuse a statement whose `$1`..`$N` do not match
+ * the parameters given (one unused or one missing), LIKE is case-sensitive on both, and
+ * lower()/upper() fold ASCII letters only (SQLite's built-ins; a PostgreSQL database created
+ * with LC_CTYPE=C), so uniqueness on lower(name) is the same on both.
  *
  * Threads: a struct store is shared by all threads; a struct store_conn belongs to the one
  * thread that acquired it until it is released. Library code here never logs.
@@ -94,10 +104,12 @@ struct store *store_close(struct store *s);
 enum store_backend store_backend(const struct store *s);
 
 /**
- * Applies every embedded migration newer than the database's schema version, each in its
- * own transaction (all of a migration or none of it), recording it in `schema_migrations`.
- * Idempotent. *ret_applied (may be NULL) receives how many were applied now.
- * Returns 0 or -errno; on failure nothing of the failing migration remains.
+ * Applies every embedded migration newer than the database's schema version, all of them in
+ * ONE transaction together with their `schema_migrations` rows: either every pending
+ * migration commits or none does, so a database is only ever at a version some binary
+ * shipped. Idempotent; concurrent callers (several processes) apply each migration once.
+ * *ret_applied (may be NULL) receives how many were applied now.
+ * Returns 0 or -errno; on failure nothing of any pending migration remains.
  */
 int store_migrate(struct store *s, unsigned *ret_applied);
 
@@ -139,11 +151,13 @@ int store_rollback(struct store_conn *c);
 typedef int (*store_tx_fn)(struct store_conn *c, void *userdata);
 
 /**
- * Runs @fn inside a transaction on a pooled connection: begin, fn, commit. When fn or the
- * commit fails with -EAGAIN or -EBUSY the transaction is rolled back and run again, up to
- * @max_attempts times (0 = default 5) with a short jittered backoff. Any other failure
- * rolls back and is returned as is. @fn must be safe to run more than once.
- * Returns fn's non-negative result or -errno.
+ * Runs @fn inside a transaction on a pooled connection: begin, fn, commit. When begin, fn or
+ * the commit fails with -EAGAIN (serialization failure, deadlock) the transaction is rolled
+ * back and run again, up to @max_attempts times (0 = default 5) with a short jittered
+ * backoff. Any other failure rolls back and is returned as is — -EBUSY too: SQLite has
+ * already waited its whole busy timeout (or the pool wait ran out), and waiting that long
+ * again would only hold the HTTP worker for several times the timeout before the same 503.
+ * @fn must be safe to run more than once. Returns fn's non-negative result or -errno.
  */
 int store_tx(struct store *s, unsigned max_attempts, store_tx_fn fn, void *userdata);
 

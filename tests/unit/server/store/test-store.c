@@ -4,9 +4,10 @@
  * MARQUEE_TEST_DB_URL names one.
  *
  * DESIGN
- * The tests go through store.h only, plus store-internal.h for the pure error mappings and the
- * embedded migration list. With SQLite every run works in a fresh mkdtemp directory (the
- * database sits in a subdirectory that the store must create). With PostgreSQL every run
+ * The tests go through store.h only, plus store-internal.h for the pure error mappings, the
+ * embedded migration list and store_migrate_list() (to make a migration fail on purpose).
+ * With SQLite every run works in a fresh mkdtemp directory (the database sits in a
+ * subdirectory that the store must create). With PostgreSQL every run
  * creates its own schemas (marquee_test_<pid>_<random>…) and points search_path at them
  * through the URL's `options`, so a database that is reused, or shared with another run, sees
  * nothing of this one; the schemas are dropped at the end. Tests that need a fresh, empty
@@ -187,6 +188,31 @@ static int64_t count_rows(struct store *s, const char *sql, const struct store_p
     return v;
 }
 
+static uint64_t ms_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* True when @table can be read (it exists). Outside a transaction only. */
+static bool table_exists(struct store *s, const char *table)
+{
+    struct store_conn *c = NULL;
+    _cleanup_free_ char *sql = xasprintf("SELECT COUNT(*) FROM %s", table);
+    assert_int_equal(store_acquire(s, &c), 0);
+    int r = store_exec(c, sql, NULL, 0, NULL);
+    store_release(c);
+    assert_true(r == 0 || r == -EINVAL);
+    return r == 0;
+}
+
+/* T.pg_base with @query ("options=…") appended. */
+static char *pg_url_with(const char *query)
+{
+    return xasprintf("%s%c%s", T.pg_base, strchr(T.pg_base, '?') ? '&' : '?', query);
+}
+
 /* --- URLs ----------------------------------------------------------------------------------- */
 
 static void test_open_bad_url(void **state)
@@ -250,6 +276,76 @@ static void test_backend(void **state)
     snprintf(path, sizeof(path), "%s/db0/sub/test.db", T.tmpdir);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0007, 0);
+}
+
+/* The answer of a one-row, one-column query on a one-off connection of @s (a copy). */
+static char *query_text(struct store *s, const char *sql)
+{
+    struct store_conn *c = NULL;
+    _cleanup_result_ struct store_result *res = NULL;
+    assert_int_equal(store_acquire(s, &c), 0);
+    int r = store_exec(c, sql, NULL, 0, &res);
+    if (r < 0)
+        print_error("%s: %s\n", sql, store_conn_last_error(c));
+    assert_int_equal(r, 0);
+    store_release(c);
+    assert_non_null(store_result_text(res, 0, 0));
+    return xstrdup(store_result_text(res, 0, 0));
+}
+
+static char *setting_of(const char *url, const char *setting)
+{
+    struct store *s = NULL;
+    int r = store_open(url, &(struct store_options){.pool_size = 1}, &s);
+    if (r < 0)
+        print_error("store_open(%s): %s\n", url, strerror(-r));
+    assert_int_equal(r, 0);
+    _cleanup_free_ char *sql = xasprintf("SHOW %s", setting);
+    char *v = query_text(s, sql);
+    store_close(s);
+    return v;
+}
+
+/* PostgreSQL: safe connection defaults, each overridable by the URL. */
+static void test_pg_connection_defaults(void **state)
+{
+    (void)state;
+    if (!is_pg())
+        return;
+    _cleanup_free_ char *plain = setting_of(T.pg_base, "statement_timeout");
+    assert_string_equal(plain, "30s");
+    _cleanup_free_ char *app = setting_of(T.pg_base, "application_name");
+    if (!getenv("PGAPPNAME")) /* libpq lets the environment's name beat the fallback */
+        assert_string_equal(app, "marqueed");
+
+    /* A URL's options for something else keep the default timeout (T.s sets search_path). */
+    _cleanup_free_ char *shared = query_text(T.s, "SHOW statement_timeout");
+    assert_string_equal(shared, "30s");
+
+    /* The URL's own values win. */
+    _cleanup_free_ char *url = pg_url_with("options=-c%20statement_timeout%3D5000");
+    _cleanup_free_ char *overridden = setting_of(url, "statement_timeout");
+    assert_string_equal(overridden, "5s");
+    _cleanup_free_ char *url2 =
+        pg_url_with("options=-c%20search_path%3Dpublic%20-c%20statement_timeout%3D0");
+    _cleanup_free_ char *off = setting_of(url2, "statement_timeout");
+    assert_string_equal(off, "0");
+    _cleanup_free_ char *path = setting_of(url2, "search_path");
+    assert_string_equal(path, "public");
+    _cleanup_free_ char *url3 = pg_url_with("application_name=mine");
+    _cleanup_free_ char *app3 = setting_of(url3, "application_name");
+    assert_string_equal(app3, "mine");
+
+    /* A statement past the timeout ends with -EBUSY (503); the connection stays usable. */
+    _cleanup_free_ char *url4 = pg_url_with("options=-c%20statement_timeout%3D100");
+    struct store *s = NULL;
+    struct store_conn *c = NULL;
+    assert_int_equal(store_open(url4, &(struct store_options){.pool_size = 1}, &s), 0);
+    assert_int_equal(store_acquire(s, &c), 0);
+    assert_int_equal(store_exec(c, "SELECT pg_sleep(5)", NULL, 0, NULL), -EBUSY);
+    assert_int_equal(store_exec(c, "SELECT 1", NULL, 0, NULL), 0);
+    store_release(c);
+    store_close(s);
 }
 
 /* --- migrations ----------------------------------------------------------------------------- */
@@ -354,6 +450,57 @@ static void test_migrate_concurrent(void **state)
     assert_int_equal(store_check_ready(s), 1);
     assert_int_equal(count_rows(s, "SELECT COUNT(*) FROM schema_migrations", NULL, 0),
                      (int64_t)store_migrations_count);
+    store_close(s);
+}
+
+/* All pending migrations commit together or not at all. */
+static void test_migrate_atomic(void **state)
+{
+    (void)state;
+    static const struct store_migration m1 = {1, "0001_a", "CREATE TABLE mig_a (x INTEGER)"};
+    static const struct store_migration m2 = {
+        2, "0002_b", "CREATE TABLE mig_b (x INTEGER); INSERT INTO mig_a (x) VALUES (1)"};
+    static const struct store_migration m2_bad = {
+        2, "0002_b", "CREATE TABLE mig_b (x INTEGER); INSERT INTO no_such_table VALUES (1)"};
+    static const struct store_migration m3 = {3, "0003_c", "CREATE TABLE mig_c (x INTEGER)"};
+    static const struct store_migration m4_bad = {
+        4, "0004_d", "CREATE TABLE mig_d (x INTEGER); INSERT INTO no_such_table VALUES (1)"};
+    struct store *s = store_new(NULL);
+    unsigned applied = 12345;
+
+    /* A fresh database: the second migration fails, so the first is not kept either (nor
+     * schema_migrations, made in the same transaction). */
+    const struct store_migration fail_first[] = {m1, m2_bad};
+    assert_int_equal(store_migrate_list(s, fail_first, ARRAY_SIZE(fail_first), &applied),
+                     -EINVAL);
+    assert_int_equal(applied, 12345);
+    assert_false(table_exists(s, "mig_a"));
+    assert_false(table_exists(s, "mig_b"));
+    assert_false(table_exists(s, "schema_migrations"));
+
+    const struct store_migration two[] = {m1, m2};
+    assert_int_equal(store_migrate_list(s, two, ARRAY_SIZE(two), &applied), 0);
+    assert_int_equal(applied, 2);
+    assert_int_equal(count_rows(s, "SELECT COUNT(*) FROM mig_a", NULL, 0), 1);
+
+    /* Two pending on a migrated database, the last fails: the one before it is gone too. */
+    const struct store_migration fail_later[] = {m1, m2, m3, m4_bad};
+    applied = 12345;
+    assert_int_equal(store_migrate_list(s, fail_later, ARRAY_SIZE(fail_later), &applied),
+                     -EINVAL);
+    assert_int_equal(applied, 12345);
+    assert_false(table_exists(s, "mig_c"));
+    assert_false(table_exists(s, "mig_d"));
+    assert_int_equal(count_rows(s, "SELECT MAX(version) FROM schema_migrations", NULL, 0), 2);
+    assert_int_equal(count_rows(s, "SELECT COUNT(*) FROM schema_migrations", NULL, 0), 2);
+
+    const struct store_migration three[] = {m1, m2, m3};
+    assert_int_equal(store_migrate_list(s, three, ARRAY_SIZE(three), &applied), 0);
+    assert_int_equal(applied, 1);
+    assert_true(table_exists(s, "mig_c"));
+    assert_int_equal(store_migrate_list(s, three, ARRAY_SIZE(three), &applied), 0);
+    assert_int_equal(applied, 0);
+    assert_int_equal(count_rows(s, "SELECT COUNT(*) FROM schema_migrations", NULL, 0), 3);
     store_close(s);
 }
 
@@ -501,6 +648,46 @@ static void test_roundtrip(void **state)
     store_release(c);
 }
 
+/* A statement must use exactly the parameters it is given: PostgreSQL refuses one too many
+ * ("could not determine data type of parameter") and one too few, and SQLite must too. */
+static void test_param_count(void **state)
+{
+    (void)state;
+    struct store *s = migrated();
+    struct store_conn *c = NULL;
+    _cleanup_result_ struct store_result *res = (struct store_result *)&T;
+    const struct store_param p[] = {STORE_TEXT("a"), STORE_TEXT("b"), STORE_TEXT("c")};
+
+    static const char one[] = "SELECT tenant_id FROM tenants WHERE tenant_id = $1";
+
+    assert_int_equal(store_acquire(s, &c), 0);
+    /* one too many */
+    assert_int_equal(store_exec(c, one, p, 2, &res), -EINVAL);
+    assert_true(strlen(store_conn_last_error(c)) > 0);
+    assert_int_equal(store_exec(c, "SELECT 1", p, 1, &res), -EINVAL);
+    assert_int_equal(store_exec(c, "-- nothing", p, 1, &res), -EINVAL);
+    /* a gap: $2 given but never used */
+    assert_int_equal(
+        store_exec(c, "SELECT tenant_id FROM tenants WHERE tenant_id = $1 OR tenant_id = $3", p,
+                   3, &res),
+        -EINVAL);
+    /* one too few: $2 named but not given */
+    assert_int_equal(
+        store_exec(c, "SELECT tenant_id FROM tenants WHERE tenant_id = $1 OR tenant_id = $2", p,
+                   1, &res),
+        -EINVAL);
+    assert_int_equal(store_exec(c, one, p, 0, &res), -EINVAL);
+    assert_ptr_equal(res, (struct store_result *)&T);
+    res = NULL;
+    /* exactly right, in any order and repeated */
+    assert_int_equal(
+        store_exec(c, "SELECT tenant_id FROM tenants WHERE tenant_id IN ($2, $1, $2)", p, 2, &res),
+        0);
+    assert_int_equal(store_result_rows(res), 0);
+    assert_int_equal(store_exec(c, "-- nothing", NULL, 0, NULL), 0);
+    store_release(c);
+}
+
 static void test_statement_cache(void **state)
 {
     (void)state;
@@ -551,15 +738,16 @@ static void test_constraint_errors(void **state)
                                      STORE_TEXT("a@x.io"), STORE_TEXT(TS)};
     assert_int_equal(store_exec(c, user_sql, u2, 5, NULL), -EEXIST);
 
-    /* foreign key → -ENOENT (a venue of a tenant that does not exist) */
+    /* foreign key → -ENXIO (a venue of a tenant that does not exist), never -ENOENT, which
+     * the HTTP layer answers with 404 "no such resource" */
     static const char venue_sql[] =
         "INSERT INTO venues (venue_id, tenant_id, name, created_at_utc, updated_at_utc)"
         " VALUES ($1, $2, $3, $4, $4)";
     const struct store_param v1[] = {STORE_TEXT("ven-x"), STORE_TEXT("no-such-tenant"),
                                      STORE_TEXT("Bar"), STORE_TEXT(TS)};
-    assert_int_equal(store_exec(c, venue_sql, v1, 4, NULL), -ENOENT);
+    assert_int_equal(store_exec(c, venue_sql, v1, 4, NULL), -ENXIO);
 
-    /* tenant isolation: a device of our tenant in another tenant's venue → -ENOENT */
+    /* tenant isolation: a device of our tenant in another tenant's venue → -ENXIO */
     char other[32];
     tenant_insert(c, other, sizeof(other));
     const struct store_param v2[] = {STORE_TEXT("ven-other"), STORE_TEXT(other),
@@ -572,7 +760,11 @@ static void test_constraint_errors(void **state)
                    "INSERT INTO devices (device_id, tenant_id, venue_id, name,"
                    " created_at_utc, updated_at_utc) VALUES ($1, $2, $3, 'TV', $4, $4)",
                    d1, 4, NULL),
-        -ENOENT);
+        -ENXIO);
+    /* deleting a row that is still referenced is a foreign-key violation too */
+    assert_int_equal(store_exec(c, "DELETE FROM tenants WHERE tenant_id = $1",
+                                (struct store_param[]){STORE_TEXT(other)}, 1, NULL),
+                     -ENXIO);
 
     /* check → -EINVAL (an unknown status, a malformed timestamp), not null → -EINVAL */
     static const char tenant_sql[] =
@@ -589,6 +781,126 @@ static void test_constraint_errors(void **state)
     assert_int_equal(store_exec(c, tenant_sql, no_name, 4, NULL), -EINVAL);
     assert_int_equal(
         count_rows(s, "SELECT COUNT(*) FROM tenants WHERE tenant_id = 'ten-bad'", NULL, 0), 0);
+    store_release(c);
+}
+
+static int tenant_named(struct store_conn *c, const char *id, const char *name, const char *ts)
+{
+    const struct store_param p[] = {STORE_TEXT(id), STORE_TEXT(name), STORE_TEXT(ts)};
+    return store_exec(c,
+                      "INSERT INTO tenants (tenant_id, name, created_at_utc, updated_at_utc)"
+                      " VALUES ($1, $2, $3, $3)",
+                      p, ARRAY_SIZE(p), NULL);
+}
+
+/* LIKE is case-sensitive on both backends, so the schema's shape CHECKs refuse the same. */
+static void test_like_case_sensitive(void **state)
+{
+    (void)state;
+    struct store *s = migrated();
+    struct store_conn *c = NULL;
+    char tenant[32];
+
+    assert_int_equal(store_acquire(s, &c), 0);
+    assert_int_equal(tenant_named(c, "ten-like-1", "Like 1", "2026-01-01t00:00:00.000z"), -EINVAL);
+    assert_int_equal(tenant_named(c, "ten-like-1", "Like 1", "2026-01-01T00:00:00.000Z"), 1);
+
+    tenant_insert(c, tenant, sizeof(tenant));
+    static const char user_sql[] =
+        "INSERT INTO users (user_id, tenant_id, email, email_normalized, password_hash,"
+        " created_at_utc, updated_at_utc) VALUES ($1, $2, $3, $3, $4, $5, $5)";
+    const struct store_param upper[] = {STORE_TEXT("usr-like-1"), STORE_TEXT(tenant),
+                                        STORE_TEXT("like@x.test"),
+                                        STORE_TEXT("$ARGON2ID$v=19$m=65536,t=3,p=1$c2FsdA$aGFzaA"),
+                                        STORE_TEXT(TS)};
+    assert_int_equal(store_exec(c, user_sql, upper, ARRAY_SIZE(upper), NULL), -EINVAL);
+    const struct store_param lower[] = {STORE_TEXT("usr-like-1"), STORE_TEXT(tenant),
+                                        STORE_TEXT("like@x.test"),
+                                        STORE_TEXT("$argon2id$v=19$m=65536,t=3,p=1$c2FsdA$aGFzaA"),
+                                        STORE_TEXT(TS)};
+    assert_int_equal(store_exec(c, user_sql, lower, ARRAY_SIZE(lower), NULL), 1);
+
+    /* and in queries */
+    _cleanup_result_ struct store_result *res = NULL;
+    assert_int_equal(store_exec(c, "SELECT tenant_id FROM tenants WHERE name LIKE $1",
+                                (struct store_param[]){STORE_TEXT("like %")}, 1, &res),
+                     0);
+    assert_int_equal(store_result_rows(res), 0);
+    store_release(c);
+}
+
+/* lower() folds ASCII only on both backends (SQLite's built-in; PostgreSQL with LC_CTYPE=C),
+ * so tenant-name uniqueness on lower(name) decides the same everywhere. */
+static void test_lower_ascii_only(void **state)
+{
+    (void)state;
+    struct store *s = migrated();
+    struct store_conn *c = NULL;
+
+    assert_int_equal(store_acquire(s, &c), 0);
+    assert_int_equal(tenant_named(c, "ten-acme-1", "Acme", TS), 1);
+    assert_int_equal(tenant_named(c, "ten-acme-2", "ACME", TS), -EEXIST);
+    /* "CAFÉ" folds to "cafÉ", which is not "café": both names are taken, and "cafÉ" is the
+     * one that collides. With Unicode folding "café" would collide instead. */
+    assert_int_equal(tenant_named(c, "ten-cafe-1", "CAFÉ", TS), 1);
+    assert_int_equal(tenant_named(c, "ten-cafe-2", "café", TS), 1);
+    assert_int_equal(tenant_named(c, "ten-cafe-3", "cafÉ", TS), -EEXIST);
+    _cleanup_result_ struct store_result *res = NULL;
+    assert_int_equal(store_exec(c, "SELECT lower(name), upper(name) FROM tenants"
+                                   " WHERE tenant_id = $1",
+                                (struct store_param[]){STORE_TEXT("ten-cafe-2")}, 1, &res),
+                     0);
+    assert_string_equal(store_result_text(res, 0, 0), "café");
+    assert_string_equal(store_result_text(res, 0, 1), "CAFé");
+    store_release(c);
+}
+
+/* The error text goes to logs: it names the constraint, never the data. */
+static void test_error_text_has_no_values(void **state)
+{
+    (void)state;
+    struct store *s = migrated();
+    struct store_conn *c = NULL;
+    char tenant[32];
+
+    assert_int_equal(store_acquire(s, &c), 0);
+    tenant_insert(c, tenant, sizeof(tenant));
+    static const char user_sql[] =
+        "INSERT INTO users (user_id, tenant_id, email, email_normalized, created_at_utc,"
+        " updated_at_utc) VALUES ($1, $2, $3, $3, $4, $4)";
+    const struct store_param u1[] = {STORE_TEXT("usr-secret-1"), STORE_TEXT(tenant),
+                                      STORE_TEXT("secret-value@x.test"), STORE_TEXT(TS)};
+    assert_int_equal(store_exec(c, user_sql, u1, 4, NULL), 1);
+    const struct store_param u2[] = {STORE_TEXT("usr-secret-2"), STORE_TEXT(tenant),
+                                      STORE_TEXT("secret-value@x.test"), STORE_TEXT(TS)};
+    assert_int_equal(store_exec(c, user_sql, u2, 4, NULL), -EEXIST);
+    const char *e = store_conn_last_error(c);
+    assert_true(strlen(e) > 0);
+    assert_null(strstr(e, "secret-value"));
+    if (is_pg())
+        assert_non_null(strstr(e, "23505"));
+
+    /* foreign key (DETAIL: Key (tenant_id)=(…) is not present) */
+    const struct store_param u3[] = {STORE_TEXT("usr-secret-3"), STORE_TEXT("secret-tenant"),
+                                      STORE_TEXT("secret-value3@x.test"), STORE_TEXT(TS)};
+    assert_int_equal(store_exec(c, user_sql, u3, 4, NULL), -ENXIO);
+    assert_null(strstr(store_conn_last_error(c), "secret-"));
+    /* check (DETAIL: Failing row contains (…)) */
+    const struct store_param u4[] = {STORE_TEXT("usr-secret-4"), STORE_TEXT(tenant),
+                                      STORE_TEXT("secret-value4@x.test"),
+                                      STORE_TEXT("secret-time")};
+    assert_int_equal(store_exec(c, user_sql, u4, 4, NULL), -EINVAL);
+    assert_true(strlen(store_conn_last_error(c)) > 0);
+    assert_null(strstr(store_conn_last_error(c), "secret-"));
+    if (is_pg()) {
+        /* a data exception quotes its input in the primary message itself */
+        assert_int_equal(store_exec(c, "SELECT CAST($1 AS INTEGER)",
+                                    (struct store_param[]){STORE_TEXT("secret-value")}, 1, NULL),
+                         -EINVAL);
+        e = store_conn_last_error(c);
+        assert_non_null(strstr(e, "22P02"));
+        assert_null(strstr(e, "secret-value"));
+    }
     store_release(c);
 }
 
@@ -696,9 +1008,12 @@ static void test_tx_retry(void **state)
     assert_int_equal(st.attempts, 2);
     assert_int_equal(tenant_count("ten-tx-retry"), 1); /* the first attempt's row is gone */
 
+    /* -EBUSY means the whole busy timeout (or pool wait) has passed already: returned at
+     * once, not retried, rolled back. */
     struct tx_state busy = {.id = "ten-tx-busy", .fail_with = -EBUSY, .fail_n = 2};
-    assert_int_equal(store_tx(T.s, 0, tx_insert, &busy), 42);
-    assert_int_equal(busy.attempts, 3);
+    assert_int_equal(store_tx(T.s, 0, tx_insert, &busy), -EBUSY);
+    assert_int_equal(busy.attempts, 1);
+    assert_int_equal(tenant_count("ten-tx-busy"), 0);
 
     /* Attempts are bounded. */
     struct tx_state never = {.id = "ten-tx-never", .fail_with = -EAGAIN, .fail_n = 100};
@@ -708,6 +1023,49 @@ static void test_tx_retry(void **state)
     never.attempts = 0;
     assert_int_equal(store_tx(T.s, 0, tx_insert, &never), -EAGAIN);
     assert_int_equal(never.attempts, 5); /* the default */
+}
+
+/* SQLite: a writer that waited out the busy timeout is not sent to wait it out again. */
+static void test_tx_busy_not_retried(void **state)
+{
+    (void)state;
+    if (is_pg())
+        return; /* BEGIN takes no lock on PostgreSQL; the -EBUSY case is in test_tx_retry */
+    struct store *s = NULL;
+    struct store_conn *holder = NULL, *other = NULL;
+    struct tx_state st = {.id = "ten-busy"};
+    assert_int_equal(store_open("sqlite::memory:",
+                                &(struct store_options){.pool_size = 2, .busy_timeout_ms = 100},
+                                &s),
+                     0);
+    assert_int_equal(store_migrate(s, NULL), 0);
+
+    /* A connection opened while another one writes: its set-up waits one busy timeout. */
+    assert_int_equal(store_acquire(s, &holder), 0);
+    assert_int_equal(store_begin(holder), 0); /* holds the write lock */
+    uint64_t t0 = ms_now();
+    assert_int_equal(store_tx(s, 0, tx_insert, &st), -EBUSY);
+    uint64_t waited = ms_now() - t0;
+    assert_int_equal(st.attempts, 0);
+    assert_true(waited >= 90);
+    assert_true(waited < 450); /* one busy timeout, not a dozen */
+    store_release(holder);
+
+    /* Both connections open now: BEGIN IMMEDIATE waits one busy timeout, once. */
+    assert_int_equal(store_acquire(s, &holder), 0);
+    assert_int_equal(store_acquire(s, &other), 0);
+    store_release(other);
+    assert_int_equal(store_begin(holder), 0);
+    t0 = ms_now();
+    assert_int_equal(store_tx(s, 0, tx_insert, &st), -EBUSY);
+    waited = ms_now() - t0;
+    assert_int_equal(st.attempts, 0); /* BEGIN IMMEDIATE itself gave up */
+    assert_true(waited >= 90);
+    assert_true(waited < 450); /* one busy timeout, not five */
+    store_release(holder);
+
+    assert_int_equal(store_tx(s, 0, tx_insert, &st), 42);
+    store_close(s);
 }
 
 struct counter_arg {
@@ -759,13 +1117,6 @@ static void test_tx_concurrent(void **state)
 }
 
 /* --- pool ----------------------------------------------------------------------------------- */
-
-static uint64_t ms_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static int tx_nothing(struct store_conn *c, void *userdata)
 {
@@ -972,13 +1323,16 @@ static void test_error_mapping(void **state)
 {
     (void)state;
     assert_int_equal(store_pg_errno("23505"), -EEXIST);
-    assert_int_equal(store_pg_errno("23503"), -ENOENT);
+    assert_int_equal(store_pg_errno("23503"), -ENXIO);
     assert_int_equal(store_pg_errno("23502"), -EINVAL);
     assert_int_equal(store_pg_errno("23514"), -EINVAL);
     assert_int_equal(store_pg_errno("40001"), -EAGAIN);
     assert_int_equal(store_pg_errno("40P01"), -EAGAIN);
     assert_int_equal(store_pg_errno("55P03"), -EBUSY);
     assert_int_equal(store_pg_errno("53300"), -EBUSY);
+    assert_int_equal(store_pg_errno("57014"), -EBUSY); /* statement_timeout */
+    assert_int_equal(store_pg_errno("42P18"), -EINVAL); /* a parameter the SQL does not use */
+    assert_int_equal(store_pg_errno("08P01"), -EINVAL); /* fewer parameters than the SQL uses */
     assert_int_equal(store_pg_errno("08006"), -ECONNREFUSED);
     assert_int_equal(store_pg_errno("08001"), -ECONNREFUSED);
     assert_int_equal(store_pg_errno("57P01"), -ECONNREFUSED);
@@ -991,15 +1345,17 @@ static void test_error_mapping(void **state)
 
     /* SQLite's codes, numerically (the header is not needed to know them):
      * CONSTRAINT_UNIQUE 2067, _PRIMARYKEY 1555, _FOREIGNKEY 787, _CHECK 275, _NOTNULL 1299,
-     * BUSY 5, LOCKED 6, IOERR 10, IOERR_READ 266, CORRUPT 11, CANTOPEN 14, ERROR 1. */
+     * BUSY 5, LOCKED 6, BUSY_SNAPSHOT 517, IOERR 10, IOERR_READ 266, CORRUPT 11, CANTOPEN 14,
+     * ERROR 1. */
     assert_int_equal(store_sqlite_errno(0), 0);
     assert_int_equal(store_sqlite_errno(2067), -EEXIST);
     assert_int_equal(store_sqlite_errno(1555), -EEXIST);
-    assert_int_equal(store_sqlite_errno(787), -ENOENT);
+    assert_int_equal(store_sqlite_errno(787), -ENXIO);
     assert_int_equal(store_sqlite_errno(275), -EINVAL);
     assert_int_equal(store_sqlite_errno(1299), -EINVAL);
     assert_int_equal(store_sqlite_errno(5), -EBUSY);
     assert_int_equal(store_sqlite_errno(6), -EBUSY);
+    assert_int_equal(store_sqlite_errno(517), -EAGAIN);
     assert_int_equal(store_sqlite_errno(10), -EIO);
     assert_int_equal(store_sqlite_errno(266), -EIO);
     assert_int_equal(store_sqlite_errno(11), -EIO);
@@ -1014,15 +1370,22 @@ int main(void)
         cmocka_unit_test(test_open_bad_url),
         cmocka_unit_test(test_open_unreachable),
         cmocka_unit_test(test_backend),
+        cmocka_unit_test(test_pg_connection_defaults),
         cmocka_unit_test(test_migrate),
         cmocka_unit_test(test_migrate_concurrent),
+        cmocka_unit_test(test_migrate_atomic),
         cmocka_unit_test(test_tables_exist),
         cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_param_count),
         cmocka_unit_test(test_statement_cache),
         cmocka_unit_test(test_constraint_errors),
+        cmocka_unit_test(test_like_case_sensitive),
+        cmocka_unit_test(test_lower_ascii_only),
+        cmocka_unit_test(test_error_text_has_no_values),
         cmocka_unit_test(test_tx_commit_rollback),
         cmocka_unit_test(test_tx_poisoned),
         cmocka_unit_test(test_tx_retry),
+        cmocka_unit_test(test_tx_busy_not_retried),
         cmocka_unit_test(test_tx_concurrent),
         cmocka_unit_test(test_pool_exhaustion),
         cmocka_unit_test(test_pool_wait),
