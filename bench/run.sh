@@ -78,18 +78,9 @@ trap 'echo "bench: interrupted" >&2; exit 130' INT TERM
 
 # ---- helpers -----------------------------------------------------------------------------------
 
-# A TCP port nobody on 127.0.0.1 listens on right now.
-free_port() {
-    local p i
-    for i in $(seq 1 100); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return 0
-        fi
-    done
-    return 1
-}
+# free_port comes from scripts/lib.sh
+# shellcheck source=../scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 # Waits until URL answers 200 (up to ~10 s).
 wait_http() {

@@ -42,18 +42,9 @@ pg_harness_bindir() {
     echo "$best"
 }
 
-# A TCP port nobody on 127.0.0.1 listens on right now (the start below retries on a race).
-pg_harness_free_port() {
-    local p i
-    for i in $(seq 1 50); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return 0
-        fi
-    done
-    return 1
-}
+# free_port (the start below retries on a race) comes from scripts/lib.sh
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Runs a server-side command as the unprivileged owner of the cluster.
 pg_harness_as_owner() {
@@ -88,7 +79,7 @@ pg_harness_start() {
         return 1
     fi
     for attempt in 1 2 3 4 5; do
-        port=$(pg_harness_free_port) || { pg_harness_log "no free port"; return 1; }
+        port=$(free_port) || { pg_harness_log "no free port"; return 1; }
         if pg_harness_as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
             -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off \
                 -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
