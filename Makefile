@@ -33,7 +33,6 @@ build-fuzz: deps
 	@ninja -C build-fuzz fuzz-request
 
 run: build
-	@mkdir -p var
 	./build/marqueed serve --demo --data-dir ./var --listen $(LISTEN)
 
 test: build-asan
