@@ -51,6 +51,11 @@ static const struct opt opts[] = {
     INT(request_timeout_s, "60", 1, 3600, "seconds a request body may take to arrive (408 after)"),
     INT(shutdown_timeout_s, "10", 0, 600, "seconds in-flight requests get on shutdown"),
     INT(db_pool_size, "0", 0, 1024, "store connections (0 = threads + 2)"),
+    STR(jwt_keys, "", "token keys kid:secret,…; the first signs (default: data_dir/jwt-keys)"),
+    STR(jwt_issuer, "marquee", "iss of access tokens"),
+    STR(jwt_audience, "marquee-api", "aud of access tokens"),
+    INT(access_token_ttl_s, "900", 60, 86400, "lifetime of an access token"),
+    INT(refresh_token_ttl_s, "2592000", 3600, 31536000, "lifetime of a refresh token"),
     BOOL(demo, "false", "create a demo tenant, venue and admin on first start"),
     BOOL(test_routes, "false", "serve /v1/_test/* (for the API test suite only)"),
 };

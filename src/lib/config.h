@@ -33,6 +33,11 @@ struct config {
     int64_t request_timeout_s;
     int64_t shutdown_timeout_s;
     int64_t db_pool_size; /* 0 = threads + 2 */
+    char *jwt_keys;       /* "kid:secret,…"; empty = <data_dir>/jwt-keys */
+    char *jwt_issuer;
+    char *jwt_audience;
+    int64_t access_token_ttl_s;
+    int64_t refresh_token_ttl_s;
     bool demo;            /* create a demo tenant, venue and admin on first start */
     bool test_routes;     /* register the /v1/_test routes of the API test suite */
 };

@@ -10,12 +10,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "auth/token.h"
 #include "macro.h"
 
 typedef int (*module_register_fn)(struct app *app);
 
 static const module_register_fn modules[] = {
     health_register,
+    auth_register,
     testing_register,
 };
 
@@ -94,6 +96,7 @@ int app_http_setup(struct app *app, bool external)
 void app_release(struct app *app)
 {
     app->http = http_server_free(app->http);
+    app->token_keys = token_keys_free(app->token_keys);
     app->store = store_close(app->store);
     free(app->db_url);
     app->db_url = NULL;

@@ -14,6 +14,7 @@ struct app {
     char *db_url;           /* resolved store URL */
     struct store *store;
     struct http_server *http;
+    struct token_keys *token_keys; /* auth: access-token signing keys */
 };
 
 /** Resolves the store URL from the configuration (sqlite under data_dir by default) and opens
@@ -29,6 +30,9 @@ int health_register(struct app *app);
 
 /** Registers the test-suite routes when cfg.test_routes is on (testing.c). */
 int testing_register(struct app *app);
+
+/** Registers authentication, the session endpoints and the authorization hook (auth/). */
+int auth_register(struct app *app);
 
 /** Releases everything the app holds. */
 void app_release(struct app *app);

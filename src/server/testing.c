@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "auth/auth.h"
 #include "http/http.h"
 #include "macro.h"
 
@@ -85,7 +86,25 @@ static int fail(struct http_request *req, void *ud)
     return -ENOTRECOVERABLE;
 }
 
+/* Answers who the guard let through, for the authorization tests. */
+static int whoami(struct http_request *req, void *ud)
+{
+    const struct auth_actor *a = auth_actor(req);
+    return http_reply_json(req, 200, json_pack("{s:s,s:s,s:s?,s:s?}", "userId", a->claims.sub,
+                                               "tenantId", a->claims.tid, "tenantParam",
+                                               http_req_param(req, "tenantId"), "venueParam",
+                                               http_req_param(req, "venueId")));
+}
+
 static const struct http_route routes[] = {
+    {.method = HTTP_GET, .pattern = "/v1/_test/tenants/{tenantId}/admin", .audience = HTTP_USER,
+     .min_role = AUTH_TENANT_ADMIN, .handler = whoami},
+    {.method = HTTP_GET, .pattern = "/v1/_test/venues/{venueId}/view", .audience = HTTP_USER,
+     .min_role = AUTH_VENUE_VIEWER, .handler = whoami},
+    {.method = HTTP_GET, .pattern = "/v1/_test/venues/{venueId}/manage", .audience = HTTP_USER,
+     .min_role = AUTH_VENUE_MANAGER, .handler = whoami},
+    {.method = HTTP_GET, .pattern = "/v1/_test/player", .audience = HTTP_DEVICE,
+     .handler = whoami},
     {.method = HTTP_POST, .pattern = "/v1/_test/echo", .flags = HTTP_BODY_JSON,
      .max_body = 64 * 1024, .handler = echo},
     {.method = HTTP_GET, .pattern = "/v1/_test/etag", .handler = etag_get},

@@ -85,6 +85,21 @@ const char *http_req_body(const struct http_request *req, size_t *ret_len);
 /** The parsed JSON body for HTTP_BODY_JSON routes (borrowed), else NULL. */
 json_t *http_req_json(const struct http_request *req);
 
+/**
+ * For HTTP_BODY_JSON routes: the body must be an object whose members are all in @allowed
+ * (NULL-terminated). Otherwise replies 400 (INVALID_BODY / UNKNOWN_FIELD, with errors[] naming
+ * each field) and returns -ECANCELED. 0 when fine.
+ */
+int http_body_allow(struct http_request *req, const char *const *allowed);
+
+/**
+ * Reads string member @name of the JSON body: absent → *ret NULL (400 FIELD_REQUIRED if
+ * @required), not a string, empty, or longer than @max_len bytes → 400 INVALID_FIELD.
+ * 0 or -ECANCELED after replying.
+ */
+int http_body_string(struct http_request *req, const char *name, bool required, size_t max_len,
+                     const char **ret);
+
 /** Per-request slot for the auth hook (issue 3) to hang the actor on; freed with @free_fn. */
 void http_req_set_actor(struct http_request *req, void *actor, void (*free_fn)(void *));
 void *http_req_actor(const struct http_request *req);

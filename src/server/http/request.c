@@ -6,6 +6,7 @@
  * and the first reply made is the one sent.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <microhttpd.h>
@@ -72,6 +73,60 @@ const char *http_req_body(const struct http_request *req, size_t *ret_len)
 json_t *http_req_json(const struct http_request *req)
 {
     return req->json;
+}
+
+int http_body_allow(struct http_request *req, const char *const *allowed)
+{
+    if (!json_is_object(req->json))
+        return http_reply_problem(req, 400, "INVALID_BODY", "The body must be a JSON object.",
+                                  NULL);
+    json_t *errors = json_array();
+    const char *key;
+    json_t *v;
+    json_object_foreach(req->json, key, v)
+    {
+        bool ok = false;
+        for (size_t i = 0; allowed[i] && !ok; i++)
+            ok = !strcmp(key, allowed[i]);
+        if (!ok)
+            json_array_append_new(errors, json_pack("{s:o,s:s}", "field", jsonx_string_lossy(key),
+                                                    "message", "unknown field"));
+    }
+    if (json_array_size(errors) == 0) {
+        json_decref(errors);
+        return 0;
+    }
+    return http_reply_problem(req, 400, "UNKNOWN_FIELD", "The body has fields this endpoint "
+                              "does not take.", json_pack("{s:o}", "errors", errors));
+}
+
+static int field_problem(struct http_request *req, const char *code, const char *name,
+                         const char *message)
+{
+    char detail[160];
+    snprintf(detail, sizeof(detail), "%s %s.", name, message);
+    return http_reply_problem(req, 400, code, detail,
+                              json_pack("{s:[{s:s,s:s}]}", "errors", "field", name, "message",
+                                        message));
+}
+
+int http_body_string(struct http_request *req, const char *name, bool required, size_t max_len,
+                     const char **ret)
+{
+    json_t *v = json_object_get(req->json, name);
+    if (!v || json_is_null(v)) {
+        if (required)
+            return field_problem(req, "FIELD_REQUIRED", name, "is required");
+        *ret = NULL;
+        return 0;
+    }
+    if (!json_is_string(v))
+        return field_problem(req, "INVALID_FIELD", name, "must be a string");
+    size_t len = json_string_length(v);
+    if (len == 0 || len > max_len || strlen(json_string_value(v)) != len)
+        return field_problem(req, "INVALID_FIELD", name, "has an invalid length");
+    *ret = json_string_value(v);
+    return 0;
 }
 
 void http_req_set_actor(struct http_request *req, void *actor, void (*free_fn)(void *))

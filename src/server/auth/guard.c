@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * guard.c — the router's authentication and authorization hook (see auth.h for the order of
+ * checks). Runs before the body is read, so an anonymous client never gets to send one.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "app.h"
+#include "auth/auth.h"
+#include "clock.h"
+#include "http/server.h"
+#include "log.h"
+#include "macro.h"
+
+static int unauthorized(struct http_request *req, const char *code, const char *detail,
+                        bool invalid_token)
+{
+    http_reply_header(req, "WWW-Authenticate",
+                      invalid_token ? "Bearer error=\"invalid_token\"" : "Bearer");
+    return http_reply_problem(req, 401, code, detail, NULL);
+}
+
+static int hidden(struct http_request *req)
+{
+    return http_reply_problem(req, 404, "NOT_FOUND", "No such resource.", NULL);
+}
+
+static int forbidden(struct http_request *req, const char *detail)
+{
+    return http_reply_problem(req, 403, "FORBIDDEN", detail, NULL);
+}
+
+const struct auth_actor *auth_actor(const struct http_request *req)
+{
+    return http_req_actor(req);
+}
+
+/* The caller's effective role on a venue of its own tenant: a tenant admin manages every
+ * venue, a tenant viewer views every venue, anyone else has the role given on that venue. */
+static int venue_access(struct app *app, const struct token_claims *cl, const char *venue_id,
+                        enum venue_role *ret)
+{
+    if (cl->tenant_roles & TROLE_ADMIN) {
+        *ret = VROLE_MANAGER;
+        return 0;
+    }
+    enum venue_role role = VROLE_NONE;
+    if (!cl->venue_roles_server_side) {
+        for (size_t i = 0; i < cl->n_venue_roles; i++)
+            if (!strcmp(cl->venue_roles[i].venue_id, venue_id))
+                role = cl->venue_roles[i].role;
+    } else {
+        struct store_conn *c;
+        int r = store_acquire(app->store, &c);
+        if (r < 0)
+            return r;
+        struct store_result *res = NULL;
+        r = store_exec(c,
+                       "SELECT role FROM venue_user_roles WHERE tenant_id = $1 AND venue_id = $2 "
+                       "AND user_id = $3",
+                       (struct store_param[]){STORE_TEXT(cl->tid), STORE_TEXT(venue_id),
+                                              STORE_TEXT(cl->sub)},
+                       3, &res);
+        store_release(c);
+        if (r < 0)
+            return r;
+        if (store_result_rows(res) == 1)
+            role = token_venue_role_parse(store_result_text(res, 0, 0));
+        store_result_free(res);
+    }
+    if (role == VROLE_NONE && (cl->tenant_roles & TROLE_VIEWER))
+        role = VROLE_VIEWER;
+    *ret = role;
+    return 0;
+}
+
+/* 1 if the venue exists (not deleted) in the tenant, 0 if not, -errno. */
+static int venue_exists(struct app *app, const char *tenant_id, const char *venue_id)
+{
+    if (!ids_is_uuid(venue_id))
+        return 0;
+    struct store_conn *c;
+    int r = store_acquire(app->store, &c);
+    if (r < 0)
+        return r;
+    struct store_result *res = NULL;
+    r = store_exec(c,
+                   "SELECT 1 FROM venues WHERE tenant_id = $1 AND venue_id = $2 AND "
+                   "deleted_at_utc IS NULL",
+                   (struct store_param[]){STORE_TEXT(tenant_id), STORE_TEXT(venue_id)}, 2, &res);
+    store_release(c);
+    if (r < 0)
+        return r;
+    r = store_result_rows(res) == 1;
+    store_result_free(res);
+    return r;
+}
+
+static int authorize(struct app *app, struct http_request *req, const struct http_route *route,
+                     const struct token_claims *cl)
+{
+    /* 2. the token's tenant owns the resource: another tenant's is hidden */
+    const char *tenant = http_req_param(req, "tenantId");
+    if (tenant && strcmp(tenant, cl->tid) != 0)
+        return hidden(req);
+
+    /* 3. the venue is the tenant's and the caller may see it */
+    const char *venue = http_req_param(req, "venueId");
+    enum venue_role role = VROLE_NONE;
+    if (venue) {
+        int r = venue_exists(app, cl->tid, venue);
+        if (r < 0)
+            return r;
+        if (r == 0)
+            return hidden(req);
+        if ((r = venue_access(app, cl, venue, &role)) < 0)
+            return r;
+        if (role == VROLE_NONE)
+            return hidden(req);
+    }
+
+    /* 4. role and capability */
+    switch ((enum auth_requirement)route->min_role) {
+    case AUTH_ANY:
+        break;
+    case AUTH_TENANT_VIEWER:
+        if (!cl->tenant_roles)
+            return forbidden(req, "This needs a tenant role.");
+        break;
+    case AUTH_TENANT_ADMIN:
+        if (!(cl->tenant_roles & TROLE_ADMIN))
+            return forbidden(req, "This needs the TENANT_ADMIN role.");
+        break;
+    case AUTH_VENUE_VIEWER:
+    case AUTH_VENUE_EDITOR:
+    case AUTH_VENUE_MANAGER: {
+        enum venue_role need = (enum venue_role)(route->min_role - AUTH_VENUE_VIEWER + 1);
+        if (!venue) {
+            log_msg(LOG_ERROR, "route_misdeclared", "%s needs a venue role but has no {venueId}",
+                    route->pattern);
+            return -ENOTRECOVERABLE;
+        }
+        if (role < need)
+            return forbidden(req, "Your role on this venue does not allow this.");
+        break;
+    }
+    default:
+        return -ENOTRECOVERABLE;
+    }
+    if (route->capability && !(cl->caps & route->capability) && !(cl->tenant_roles & TROLE_ADMIN))
+        return forbidden(req, "This needs a capability you do not have.");
+    return 0;
+}
+
+int auth_guard(struct http_request *req, const struct http_route *route, void *ud)
+{
+    struct app *app = ud;
+    /* 1. an authenticated actor of the route's audience */
+    const char *h = http_req_header(req, "Authorization");
+    if (!h)
+        return unauthorized(req, "UNAUTHORIZED", "Authentication is required.", false);
+    if (strlen(h) > TOKEN_MAX_LEN + 16 || strncasecmp(h, "Bearer ", 7) != 0)
+        return unauthorized(req, "INVALID_TOKEN", "The Authorization header is not a bearer "
+                                                  "token.", true);
+    const char *token = h + 7;
+    while (*token == ' ')
+        token++;
+    struct auth_actor *actor = xcalloc(1, sizeof(*actor));
+    const char *why = NULL;
+    int r = token_verify(app->token_keys, token, clock_now_ms() / 1000, app->cfg.jwt_issuer,
+                         app->cfg.jwt_audience, &actor->claims, &why);
+    if (r < 0) {
+        free(actor);
+        log_json(LOG_INFO, "token_refused",
+                 json_pack("{s:s,s:s,s:s}", "requestId", http_req_id(req), "reason", why,
+                           "route", route->pattern));
+        return unauthorized(req, "INVALID_TOKEN", "The access token is invalid or expired.", true);
+    }
+    actor->type = AUTH_ACTOR_USER;
+    http_req_set_actor(req, actor, free);
+    if (route->audience == HTTP_DEVICE)
+        return unauthorized(req, "DEVICE_TOKEN_REQUIRED",
+                            "Player endpoints take a device token, not a user token.", true);
+    r = authorize(app, req, route, &actor->claims);
+    return r;
+}
+
+int auth_register(struct app *app)
+{
+    _cleanup_free_ char *path = xasprintf("%s/jwt-keys", app->cfg.data_dir);
+    const char *problem = NULL;
+    int r = token_keys_load(app->cfg.jwt_keys, path, &app->token_keys, &problem);
+    if (r < 0) {
+        log_json(LOG_ERROR, "jwt_keys_failed",
+                 json_pack("{s:s,s:s}", "error", problem ? problem : strerror(-r), "path",
+                           app->cfg.jwt_keys && *app->cfg.jwt_keys ? "(jwt_keys setting)" : path));
+        return r;
+    }
+    http_server_set_auth(app->http, auth_guard, app);
+    return auth_session_register(app);
+}
