@@ -40,7 +40,7 @@ THREADS=${BENCH_THREADS:-2}
 RUNS=${BENCH_RUNS:-3}
 WARMUP=${BENCH_WARMUP:-3s}
 
-BENCHES=(healthz)
+BENCHES=(healthz me login)
 
 die() {
     echo "bench: $*" >&2
@@ -103,7 +103,8 @@ to_ms() {
 # One wrk run: prints "RPS P99_MS ERRORS" (ERRORS: socket errors + non-2xx/3xx answers).
 wrk_once() {
     local url=$1 duration=$2 out="$WORK/wrk.out"
-    "$WRK" -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --latency "$url" >"$out" 2>&1 || {
+    "$WRK" -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --latency "${WRK_ARGS[@]}" "$url" \
+        >"$out" 2>&1 || {
         cat "$out" >&2
         return 1
     }
@@ -120,6 +121,9 @@ wrk_once() {
     fi
     echo "$rps $(to_ms "$p99") $((${errs:-0} + ${non2xx:-0}))"
 }
+
+# extra wrk arguments for the next runs (a header, a script)
+WRK_ARGS=()
 
 # compare_row ROW NAME_A URL_A NAME_B URL_B — warms both up, then RUNS alternating runs each,
 # and prints the row with the median-of-RUNS figures.
@@ -243,6 +247,62 @@ bench_healthz() {
     [ "$(curl -s "$NGINX_URL/healthz")" = "$(cat "$WORK/healthz.body")" ] ||
         die "nginx does not serve the healthz body"
     compare_row healthz marqueed "$MARQUEED_URL/healthz" "nginx static" "$NGINX_URL/healthz"
+}
+
+# A tenant admin in the bench store, and an access token for it (in $TOKEN).
+BENCH_EMAIL=bench@marquee.test
+BENCH_PASSWORD="bench password $$ $RANDOM"
+TOKEN=""
+make_tenant() {
+    [ -n "$TOKEN" ] && return 0
+    start_marqueed
+    "$MARQUEED" create-tenant --name "Bench $$" --admin-email "$BENCH_EMAIL" \
+        --admin-password "$BENCH_PASSWORD" --data-dir "$WORK/marqueed/data" \
+        >"$WORK/tenant.log" 2>&1 || { cat "$WORK/tenant.log" >&2; die "create-tenant failed"; }
+    printf '{"email":"%s","password":"%s"}' "$BENCH_EMAIL" "$BENCH_PASSWORD" >"$WORK/login.json"
+    TOKEN=$(curl -s -X POST -H 'Content-Type: application/json' --data-binary @"$WORK/login.json" \
+        "$MARQUEED_URL/v1/auth/login" | sed -n 's/.*"accessToken":"\([^"]*\)".*/\1/p')
+    [ -n "$TOKEN" ] || die "login failed"
+}
+
+# Token verification per request: GET /v1/me (bearer token verified, claims checked, profile
+# read from the store) against GET /healthz on the same server with the same header.
+bench_me() {
+    make_tenant
+    WRK_ARGS=(-H "Authorization: Bearer $TOKEN")
+    compare_row me "GET /v1/me" "$MARQUEED_URL/v1/me" "GET /healthz" "$MARQUEED_URL/healthz"
+    local rc=$?
+    WRK_ARGS=()
+    return $rc
+}
+
+# Logins per second (Argon2id by design: tens of ms of one core each) against the raw Argon2id
+# verifications per second of bench/argon2-verify with one thread per core: login cannot be
+# faster; the ratio is what HTTP, the store and token issue add. One connection per core.
+bench_login() {
+    make_tenant
+    {
+        echo 'wrk.method = "POST"'
+        echo 'wrk.headers["Content-Type"] = "application/json"'
+        echo "wrk.body = [[$(cat "$WORK/login.json")]]"
+    } >"$WORK/login.lua"
+    local n_cores rate ref r i
+    n_cores=$(nproc)
+    local -a runs=()
+    for i in $(seq 1 "$RUNS"); do
+        WRK_ARGS=(-s "$WORK/login.lua")
+        r=$(CONNECTIONS=$n_cores THREADS=$n_cores wrk_once "$MARQUEED_URL/v1/auth/login" 5s) ||
+            return 1
+        WRK_ARGS=()
+        runs+=("$r")
+    done
+    rate=$(printf '%s\n' "${runs[@]}" | sort -n -k1,1 | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
+    ref=$("$BUILD/argon2-verify" "$n_cores" 5 | awk '{print $1}') || return 1
+    awk -v a="$rate" -v b="$ref" 'BEGIN {
+        printf "login    POST /v1/auth/login %.1f logins/s | argon2id verify %.1f /s | ratio %.2f\n",
+            a, b, (b > 0 ? a / b : 0) }'
+    printf 'bench: login runs: %s logins/s\n' \
+        "$(printf '%s\n' "${runs[@]}" | awk '{printf "%s%.1f", (NR > 1 ? " " : ""), $1}')" >&2
 }
 
 start_nginx_with_file() { # NAME SOURCE
