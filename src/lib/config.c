@@ -56,6 +56,9 @@ static const struct opt opts[] = {
     STR(jwt_audience, "marquee-api", "aud of access tokens"),
     INT(access_token_ttl_s, "900", 60, 86400, "lifetime of an access token"),
     INT(refresh_token_ttl_s, "2592000", 3600, 31536000, "lifetime of a refresh token"),
+    STR(rate_limits, "", "rate limits over the defaults: class=limit/seconds,…"),
+    STR(tenant_rate_limits, "", "per-tenant rate limits: tenantId:class=limit/seconds,…"),
+    INT(rate_limit_keys, "1000000", 1000, 67108864, "rate-limit counters kept at most"),
     BOOL(demo, "false", "create a demo tenant, venue and admin on first start"),
     BOOL(test_routes, "false", "serve /v1/_test/* (for the API test suite only)"),
 };

@@ -38,6 +38,9 @@ struct config {
     char *jwt_audience;
     int64_t access_token_ttl_s;
     int64_t refresh_token_ttl_s;
+    char *rate_limits;        /* "class=limit/seconds,…" over the §27.1 defaults */
+    char *tenant_rate_limits; /* "tenantId:class=limit/seconds,…" */
+    int64_t rate_limit_keys;  /* counters kept at most */
     bool demo;            /* create a demo tenant, venue and admin on first start */
     bool test_routes;     /* register the /v1/_test routes of the API test suite */
 };

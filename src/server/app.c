@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "auth/limits.h"
+#include "auth/ratelimit.h"
 #include "auth/token.h"
 #include "macro.h"
 
@@ -97,6 +99,8 @@ void app_release(struct app *app)
 {
     app->http = http_server_free(app->http);
     app->token_keys = token_keys_free(app->token_keys);
+    app->ratelimiter = ratelimiter_free(app->ratelimiter);
+    app->limits = limits_free(app->limits);
     app->store = store_close(app->store);
     free(app->db_url);
     app->db_url = NULL;

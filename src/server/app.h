@@ -15,6 +15,8 @@ struct app {
     struct store *store;
     struct http_server *http;
     struct token_keys *token_keys; /* auth: access-token signing keys */
+    struct ratelimiter *ratelimiter; /* auth: request counters */
+    struct limits *limits;           /* auth: the rate-limit classes in force */
 };
 
 /** Resolves the store URL from the configuration (sqlite under data_dir by default) and opens

@@ -37,7 +37,12 @@ describe(`authentication and sessions (${BACKEND})`, () => {
     };
 
     before(async () => {
-        srv = await startServer({ args: ['--test-routes', '--jwt-keys', KEYS] });
+        // this suite logs in far more often than §27.1 allows a client: rate-limits.test.mjs
+        // tests the limits themselves
+        srv = await startServer({
+            args: ['--test-routes', '--jwt-keys', KEYS, '--rate-limits',
+                'login_ip=10000/60,login_account=10000/60,refresh_user=10000/60'],
+        });
         base = srv.url;
         const made = await runMarqueed(['create-tenant', '--name', 'Acme Pubs', '--admin-email', 'admin@acme.test',
             '--admin-password', PASSWORD, ...srv.store.args]);

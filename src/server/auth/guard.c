@@ -8,6 +8,8 @@
 
 #include "app.h"
 #include "auth/auth.h"
+#include "auth/limits.h"
+#include "auth/ratelimit.h"
 #include "clock.h"
 #include "http/server.h"
 #include "log.h"
@@ -153,9 +155,36 @@ static int authorize(struct app *app, struct http_request *req, const struct htt
     return 0;
 }
 
+/* The route's rate-limit class, keyed by its scope (§27.1). */
+static int rate_limit(struct app *app, struct http_request *req, const struct http_route *route,
+                      const struct auth_actor *actor)
+{
+    if (!route->rate_class)
+        return 0;
+    const char *scope = limits_scope(app->limits, route->rate_class);
+    const char *tenant = actor ? actor->claims.tid : NULL;
+    char key[2 * UUID_STR_LEN + 2];
+    if (!scope)
+        return -EINVAL;
+    if (!strcmp(scope, "ip")) {
+        snprintf(key, sizeof(key), "%s", http_req_client_ip(req));
+    } else if (actor && !strcmp(scope, "tenant")) {
+        snprintf(key, sizeof(key), "%s", actor->claims.tid);
+    } else if (actor && (!strcmp(scope, "user") || !strcmp(scope, "device"))) {
+        snprintf(key, sizeof(key), "%s/%s", actor->claims.tid, actor->claims.sub);
+    } else {
+        log_msg(LOG_ERROR, "route_misdeclared", "%s: rate class %s needs an actor",
+                route->pattern, route->rate_class);
+        return -ENOTRECOVERABLE;
+    }
+    return limits_check(app, req, route->rate_class, key, tenant);
+}
+
 int auth_guard(struct http_request *req, const struct http_route *route, void *ud)
 {
     struct app *app = ud;
+    if (route->audience == HTTP_PUBLIC)
+        return rate_limit(app, req, route, NULL);
     /* 1. an authenticated actor of the route's audience */
     const char *h = http_req_header(req, "Authorization");
     if (!h)
@@ -183,7 +212,9 @@ int auth_guard(struct http_request *req, const struct http_route *route, void *u
         return unauthorized(req, "DEVICE_TOKEN_REQUIRED",
                             "Player endpoints take a device token, not a user token.", true);
     r = authorize(app, req, route, &actor->claims);
-    return r;
+    if (r < 0)
+        return r;
+    return rate_limit(app, req, route, actor);
 }
 
 int auth_register(struct app *app)
@@ -195,6 +226,14 @@ int auth_register(struct app *app)
         log_json(LOG_ERROR, "jwt_keys_failed",
                  json_pack("{s:s,s:s}", "error", problem ? problem : strerror(-r), "path",
                            app->cfg.jwt_keys && *app->cfg.jwt_keys ? "(jwt_keys setting)" : path));
+        return r;
+    }
+    r = limits_new(app->cfg.rate_limits, app->cfg.tenant_rate_limits, &app->limits, &problem);
+    if (r == 0)
+        r = ratelimiter_new_memory((size_t)app->cfg.rate_limit_keys, &app->ratelimiter);
+    if (r < 0) {
+        log_json(LOG_ERROR, "rate_limits_failed",
+                 json_pack("{s:s}", "error", problem ? problem : strerror(-r)));
         return r;
     }
     http_server_set_auth(app->http, auth_guard, app);

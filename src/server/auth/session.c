@@ -20,6 +20,7 @@
 #include "app.h"
 #include "audit.h"
 #include "auth/auth.h"
+#include "auth/limits.h"
 #include "clock.h"
 #include "ids.h"
 #include "jsonx.h"
@@ -194,6 +195,9 @@ static int login(struct http_request *req, void *ud)
     for (char *p = normalized; *p; p++)
         if (*p >= 'A' && *p <= 'Z')
             *p = (char)(*p - 'A' + 'a');
+    /* per account, whatever the IP (the route's class already limits per IP) */
+    if ((r = limits_check(app, req, "login_account", normalized, NULL)) < 0)
+        return r;
 
     struct store_conn *c;
     if ((r = store_acquire(app->store, &c)) < 0)
@@ -349,6 +353,29 @@ static int refresh_tx(struct store_conn *c, void *ud)
     return refresh_insert(x->app, c, tenant, user, family, http_req_client_ip(x->req), x->refresh);
 }
 
+/* 30 refreshes an hour per user (§27.1): the user is the owner of the presented token. */
+static int refresh_rate_limit(struct app *app, struct http_request *req, const char *hash)
+{
+    struct store_conn *c;
+    int r = store_acquire(app->store, &c);
+    if (r < 0)
+        return r;
+    struct store_result *res = NULL;
+    r = store_exec(c, "SELECT tenant_id, user_id FROM refresh_tokens WHERE token_hash = $1",
+                   (struct store_param[]){STORE_TEXT(hash)}, 1, &res);
+    store_release(c);
+    if (r < 0)
+        return r;
+    if (store_result_rows(res) == 1) {
+        char key[2 * UUID_STR_LEN + 2];
+        snprintf(key, sizeof(key), "%s/%s", store_result_text(res, 0, 0),
+                 store_result_text(res, 0, 1));
+        r = limits_check(app, req, "refresh_user", key, store_result_text(res, 0, 0));
+    }
+    store_result_free(res);
+    return r < 0 ? r : 0;
+}
+
 static int refresh_common(struct http_request *req, struct app *app, bool logout)
 {
     static const char *const fields[] = {"refreshToken", NULL};
@@ -359,6 +386,8 @@ static int refresh_common(struct http_request *req, struct app *app, bool logout
         return r;
     struct refresh_tx x = {.app = app, .req = req, .logout = logout};
     sha256_hex(token, x.hash);
+    if (!logout && (r = refresh_rate_limit(app, req, x.hash)) < 0)
+        return r;
     r = store_tx(app->store, 0, refresh_tx, &x);
     if (r < 0)
         return r;
@@ -502,11 +531,11 @@ static int me_venues(struct http_request *req, void *ud)
 
 static const struct http_route routes[] = {
     {.method = HTTP_POST, .pattern = "/v1/auth/login", .audience = HTTP_PUBLIC,
-     .rate_class = "login", .flags = HTTP_BODY_JSON, .max_body = 4096, .handler = login},
+     .rate_class = "login_ip", .flags = HTTP_BODY_JSON, .max_body = 4096, .handler = login},
     {.method = HTTP_POST, .pattern = "/v1/auth/refresh", .audience = HTTP_PUBLIC,
-     .rate_class = "refresh", .flags = HTTP_BODY_JSON, .max_body = 4096, .handler = refresh},
+     .flags = HTTP_BODY_JSON, .max_body = 4096, .handler = refresh},
     {.method = HTTP_POST, .pattern = "/v1/auth/logout", .audience = HTTP_PUBLIC,
-     .rate_class = "refresh", .flags = HTTP_BODY_JSON, .max_body = 4096, .handler = logout},
+     .flags = HTTP_BODY_JSON, .max_body = 4096, .handler = logout},
     {.method = HTTP_GET, .pattern = "/v1/me", .audience = HTTP_USER, .min_role = AUTH_ANY,
      .handler = me},
     {.method = HTTP_GET, .pattern = "/v1/me/venues", .audience = HTTP_USER, .min_role = AUTH_ANY,

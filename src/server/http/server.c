@@ -352,13 +352,12 @@ static void request_begin(struct http_request *req, const char *raw_uri, const c
             return;
         }
     }
-    if (route->audience != HTTP_PUBLIC) {
-        if (!srv->auth) {
-            http_reply_header(req, "WWW-Authenticate", "Bearer");
-            http_reply_problem(req, 401, "UNAUTHORIZED", "Authentication is required.", NULL);
-            return;
-        }
-        srv->auth(req, route, srv->auth_ud);
+    if (srv->auth) {
+        srv->auth(req, route, srv->auth_ud); /* authentication, authorization, rate limits */
+    } else if (route->audience != HTTP_PUBLIC) {
+        http_reply_header(req, "WWW-Authenticate", "Bearer");
+        http_reply_problem(req, 401, "UNAUTHORIZED", "Authentication is required.", NULL);
+        return;
     }
 }
 

@@ -29,9 +29,10 @@ struct http_server_options {
 };
 
 /**
- * Authentication/authorization hook, run by the router for every non-public route before the
- * body is read and before the handler: returns 0 to allow, or replies (401/403/404/429) and
- * returns -ECANCELED. Without a hook, every non-public route answers 401.
+ * Authentication/authorization/rate-limit hook, run by the router for every matched route
+ * (public ones too, for their rate limits) before the body is read and before the handler:
+ * returns 0 to allow, or replies (401/403/404/429) and returns -ECANCELED. Without a hook,
+ * every non-public route answers 401.
  */
 typedef int (*http_auth_fn)(struct http_request *req, const struct http_route *route, void *ud);
 
