@@ -41,6 +41,7 @@ static void usage(FILE *f)
             "                                      create a tenant and its first admin\n"
             "                                      (password also from MARQUEE_ADMIN_PASSWORD;\n"
             "                                      generated and printed when not given)\n"
+            "  marqueed routes [options]           print the route table (JSON) and exit\n"
             "  marqueed --help | --version\n\n"
             "options (each also MARQUEE_<NAME> in the environment or `name = value` in the\n"
             "config file; a flag beats the environment, which beats the file):\n",
@@ -300,6 +301,31 @@ static bool wants_help(int argc, char **argv)
     return false;
 }
 
+/* The route table every module registers, as JSON: who may call what. Reads no store. */
+static int cmd_routes(int argc, char **argv)
+{
+    struct app app = {0};
+    if (setup_config(&app, argc, argv) < 0) {
+        app_release(&app);
+        return EXIT_USAGE;
+    }
+    /* a throwaway key: listing routes must not create a key file */
+    free(app.cfg.jwt_keys);
+    app.cfg.jwt_keys = xstrdup("routes:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    int r = app_http_setup(&app, true);
+    if (r < 0) {
+        fprintf(stderr, "marqueed routes: %s\n", strerror(-r));
+        app_release(&app);
+        return 1;
+    }
+    json_t *t = http_server_route_table(app.http);
+    json_dumpf(t, stdout, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    putchar('\n');
+    json_decref(t);
+    app_release(&app);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     /* the database holds password hashes and keys: nothing marqueed writes is world-readable */
@@ -329,6 +355,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 2, argv + 2);
     if (!strcmp(cmd, "migrate"))
         return cmd_migrate(argc - 2, argv + 2);
+    if (!strcmp(cmd, "routes"))
+        return cmd_routes(argc - 2, argv + 2);
     if (!strcmp(cmd, "create-tenant"))
         return cmd_create_tenant(argc - 2, argv + 2);
     fprintf(stderr, "marqueed: unknown command \"%s\" (see marqueed --help)\n", cmd);

@@ -79,6 +79,8 @@ static int items(struct http_request *req, void *ud)
 static int fail(struct http_request *req, void *ud)
 {
     const char *what = http_req_param(req, "errno");
+    if (!what)
+        return -ENOTRECOVERABLE;
     if (!strcmp(what, "busy"))
         return -EBUSY;
     if (!strcmp(what, "conflict"))
@@ -105,14 +107,14 @@ static const struct http_route routes[] = {
      .min_role = AUTH_VENUE_MANAGER, .handler = whoami},
     {.method = HTTP_GET, .pattern = "/v1/_test/player", .audience = HTTP_DEVICE,
      .handler = whoami},
-    {.method = HTTP_POST, .pattern = "/v1/_test/echo", .flags = HTTP_BODY_JSON,
+    {.audience = HTTP_PUBLIC, .method = HTTP_POST, .pattern = "/v1/_test/echo", .flags = HTTP_BODY_JSON,
      .max_body = 64 * 1024, .handler = echo},
-    {.method = HTTP_GET, .pattern = "/v1/_test/etag", .handler = etag_get},
-    {.method = HTTP_PUT, .pattern = "/v1/_test/etag", .handler = etag_put},
-    {.method = HTTP_GET, .pattern = "/v1/_test/etag-auto", .handler = etag_auto},
-    {.method = HTTP_GET, .pattern = "/v1/_test/items", .handler = items},
-    {.method = HTTP_GET, .pattern = "/v1/_test/fail/{errno}", .handler = fail},
-    {.method = HTTP_GET, .pattern = "/v1/_test/private", .audience = HTTP_USER, .handler = fail},
+    {.audience = HTTP_PUBLIC, .method = HTTP_GET, .pattern = "/v1/_test/etag", .handler = etag_get},
+    {.audience = HTTP_PUBLIC, .method = HTTP_PUT, .pattern = "/v1/_test/etag", .handler = etag_put},
+    {.audience = HTTP_PUBLIC, .method = HTTP_GET, .pattern = "/v1/_test/etag-auto", .handler = etag_auto},
+    {.audience = HTTP_PUBLIC, .method = HTTP_GET, .pattern = "/v1/_test/items", .handler = items},
+    {.audience = HTTP_PUBLIC, .method = HTTP_GET, .pattern = "/v1/_test/fail/{errno}", .handler = fail},
+    {.method = HTTP_GET, .pattern = "/v1/_test/private", .audience = HTTP_USER, .handler = whoami},
 };
 
 int testing_register(struct app *app)

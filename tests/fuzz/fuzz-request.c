@@ -27,7 +27,8 @@ static int echo(struct http_request *req, void *ud)
 }
 
 static const struct http_route fuzz_routes[] = {
-    {.method = HTTP_POST, .pattern = "/fuzz/{id}/echo", .flags = HTTP_BODY_JSON, .handler = echo},
+    {.method = HTTP_POST, .pattern = "/fuzz/{id}/echo", .audience = HTTP_PUBLIC,
+     .flags = HTTP_BODY_JSON, .handler = echo},
     {.method = HTTP_PUT, .pattern = "/v1/venues/{venueId}/devices/{deviceId}", .handler = echo,
      .audience = HTTP_USER},
 };

@@ -447,7 +447,7 @@ static int me(struct http_request *req, void *ud)
     }
     if (store_result_rows(res) != 1) {
         store_result_free(res);
-        return http_reply_problem(req, 401, "UNAUTHORIZED", "This account no longer exists.",
+        return http_reply_problem(req, 401, "ACCOUNT_NOT_FOUND", "This account no longer exists.",
                                   NULL);
     }
     json_t *troles = json_array(), *caps = json_array(), *vroles = json_array();

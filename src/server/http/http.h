@@ -37,11 +37,13 @@ enum http_method {
     HTTP_OPTIONS = 1 << 6,
 };
 
-/** Who may call a route. Checked by the router before the handler runs. */
+/** Who may call a route. Checked by the router before the handler runs. Every route must
+ *  say: 0 is not an audience, and a table with an undeclared one is refused at start-up. */
 enum http_audience {
-    HTTP_PUBLIC, /* anyone */
-    HTTP_USER,   /* a person with a user access token */
-    HTTP_DEVICE, /* a paired player with a device token */
+    HTTP_AUDIENCE_UNSET = 0,
+    HTTP_PUBLIC,  /* anyone */
+    HTTP_USER,    /* a person with a user access token */
+    HTTP_DEVICE,  /* a paired player with a device token */
 };
 
 enum http_route_flags {

@@ -149,6 +149,7 @@ int router_add(struct router *r, const struct http_route *routes, size_t n, void
         const struct http_route *rt = &routes[k];
         /* HEAD and OPTIONS are answered by the server from the GET route and the table. */
         if (compile(rt->pattern, &c) < 0 || !rt->handler ||
+            rt->audience < HTTP_PUBLIC || rt->audience > HTTP_DEVICE ||
             !strcmp(router_method_name(rt->method), "?") || rt->method == HTTP_HEAD ||
             rt->method == HTTP_OPTIONS)
             return -EINVAL;

@@ -812,6 +812,22 @@ struct http_server *http_server_free(struct http_server *srv)
     return NULL;
 }
 
+json_t *http_server_route_table(const struct http_server *srv)
+{
+    static const char *const audiences[] = {"unset", "public", "user", "device"};
+    json_t *out = json_array();
+    for (size_t i = 0; i < router_count(srv->router); i++) {
+        const struct http_route *rt = &router_entry_at(srv->router, i)->route;
+        json_array_append_new(
+            out, json_pack("{s:s,s:s,s:s,s:i,s:i,s:s?,s:b}", "method",
+                           router_method_name(rt->method), "pattern", rt->pattern, "audience",
+                           audiences[rt->audience <= HTTP_DEVICE ? rt->audience : 0], "minRole",
+                           (int)rt->min_role, "capability", (int)rt->capability, "rateClass",
+                           rt->rate_class, "bodyJson", (rt->flags & HTTP_BODY_JSON) != 0));
+    }
+    return out;
+}
+
 void http_server_metrics_render(struct http_server *srv, struct buf *out)
 {
     char line[512];

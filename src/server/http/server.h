@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "buf.h"
 #include "http/http.h"
 
@@ -65,6 +67,10 @@ unsigned http_server_in_flight(const struct http_server *srv);
 
 /** Stops the threads, closes every connection, frees. Accepts NULL; returns NULL. */
 struct http_server *http_server_free(struct http_server *srv);
+
+/** The route table as JSON: [{method, pattern, audience, minRole, capability, rateClass,
+ *  bodyJson}], for `marqueed routes` and the authorization matrix test. New reference. */
+json_t *http_server_route_table(const struct http_server *srv);
 
 /** Renders the Prometheus text exposition of the server's metrics (and the hook's). */
 void http_server_metrics_render(struct http_server *srv, struct buf *out);

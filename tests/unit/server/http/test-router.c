@@ -17,12 +17,12 @@ static int h2(struct http_request *req, void *ud)
 }
 
 static const struct http_route routes[] = {
-    {.method = HTTP_GET, .pattern = "/healthz", .handler = h},
-    {.method = HTTP_GET, .pattern = "/v1/venues/{venueId}", .handler = h},
-    {.method = HTTP_PATCH, .pattern = "/v1/venues/{venueId}", .handler = h2},
-    {.method = HTTP_GET, .pattern = "/v1/venues/{venueId}/devices/{deviceId}", .handler = h},
-    {.method = HTTP_POST, .pattern = "/v1/venues/{venueId}/devices/pairing/claim", .handler = h},
-    {.method = HTTP_GET, .pattern = "/", .handler = h},
+    {.audience = HTTP_PUBLIC, .method = HTTP_GET, .pattern = "/healthz", .handler = h},
+    {.audience = HTTP_PUBLIC, .method = HTTP_GET, .pattern = "/v1/venues/{venueId}", .handler = h},
+    {.audience = HTTP_PUBLIC, .method = HTTP_PATCH, .pattern = "/v1/venues/{venueId}", .handler = h2},
+    {.audience = HTTP_PUBLIC, .method = HTTP_GET, .pattern = "/v1/venues/{venueId}/devices/{deviceId}", .handler = h},
+    {.audience = HTTP_PUBLIC, .method = HTTP_POST, .pattern = "/v1/venues/{venueId}/devices/pairing/claim", .handler = h},
+    {.audience = HTTP_PUBLIC, .method = HTTP_GET, .pattern = "/", .handler = h},
 };
 
 static struct router *make(void)
@@ -133,19 +133,20 @@ static void bad_tables_are_refused(void **state)
 {
     struct router *r = router_new();
     const struct http_route bad[] = {
-        {.method = HTTP_GET, .pattern = "nope", .handler = h},
-        {.method = HTTP_GET, .pattern = "/a//b", .handler = h},
-        {.method = HTTP_GET, .pattern = "/a/{}", .handler = h},
-        {.method = HTTP_GET, .pattern = "/a/{x", .handler = h},
-        {.method = HTTP_GET, .pattern = "/a/b c", .handler = h},
-        {.method = HTTP_GET, .pattern = "/a", .handler = NULL},
-        {.method = HTTP_HEAD, .pattern = "/a", .handler = h},
+        {.audience = HTTP_PUBLIC, .method = HTTP_GET, .pattern = "nope", .handler = h},
+        {.audience = HTTP_PUBLIC, .method = HTTP_GET, .pattern = "/a//b", .handler = h},
+        {.audience = HTTP_PUBLIC, .method = HTTP_GET, .pattern = "/a/{}", .handler = h},
+        {.audience = HTTP_PUBLIC, .method = HTTP_GET, .pattern = "/a/{x", .handler = h},
+        {.audience = HTTP_PUBLIC, .method = HTTP_GET, .pattern = "/a/b c", .handler = h},
+        {.audience = HTTP_PUBLIC, .method = HTTP_GET, .pattern = "/a", .handler = NULL},
+        {.audience = HTTP_PUBLIC, .method = HTTP_HEAD, .pattern = "/a", .handler = h},
         {.method = 0, .pattern = "/a", .handler = h},
+        {.method = HTTP_GET, .pattern = "/no-audience", .handler = h}, /* must say who calls */
     };
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
         assert_int_equal(router_add(r, &bad[i], 1, NULL), -EINVAL);
-    const struct http_route one = {.method = HTTP_GET, .pattern = "/x/{a}", .handler = h};
-    const struct http_route same = {.method = HTTP_GET, .pattern = "/x/{b}", .handler = h};
+    const struct http_route one = {.audience = HTTP_PUBLIC, .method = HTTP_GET, .pattern = "/x/{a}", .handler = h};
+    const struct http_route same = {.audience = HTTP_PUBLIC, .method = HTTP_GET, .pattern = "/x/{b}", .handler = h};
     assert_int_equal(router_add(r, &one, 1, NULL), 0);
     assert_int_equal(router_add(r, &same, 1, NULL), -EEXIST);
     assert_int_equal(router_count(r), 1);
@@ -159,8 +160,8 @@ static void most_specific_pattern_wins(void **state)
 {
     struct router *r = router_new();
     const struct http_route t[] = {
-        {.method = HTTP_GET, .pattern = "/d/{id}", .handler = h},
-        {.method = HTTP_GET, .pattern = "/d/pairing", .handler = h2},
+        {.audience = HTTP_PUBLIC, .method = HTTP_GET, .pattern = "/d/{id}", .handler = h},
+        {.audience = HTTP_PUBLIC, .method = HTTP_GET, .pattern = "/d/pairing", .handler = h2},
     };
     assert_int_equal(router_add(r, t, 2, NULL), 0);
     struct router_match m;
