@@ -164,9 +164,9 @@ MARQUEED_URL=""
 start_marqueed() {
     [ -n "$MARQUEED_URL" ] && return 0
     mkdir -p "$WORK/marqueed"
-    # the login row logs in far more often than the §27.1 limits allow one client
+    # the login and me rows call far more often than the §27.1 limits allow one client
     "$MARQUEED" serve --data-dir "$WORK/marqueed/data" --listen 127.0.0.1:0 \
-        --rate-limits login_ip=1000000/1,login_account=1000000/1 \
+        --rate-limits login_ip=1000000/1,login_account=1000000/1,default_user=1000000/1 \
         >"$WORK/marqueed/stdout.log" 2>"$WORK/marqueed/stderr.log" &
     PIDS+=($!)
     local i port=""

@@ -69,11 +69,11 @@ static int metrics(struct http_request *req, void *ud)
 
 static const struct http_route routes[] = {
     {.method = HTTP_GET, .pattern = "/healthz", .audience = HTTP_PUBLIC,
-     .handler = healthz},
+     .flags = HTTP_NO_RATE_LIMIT, .handler = healthz},
     {.method = HTTP_GET, .pattern = "/readyz", .audience = HTTP_PUBLIC,
-     .handler = readyz},
+     .flags = HTTP_NO_RATE_LIMIT, .handler = readyz},
     {.method = HTTP_GET, .pattern = "/metrics", .audience = HTTP_PUBLIC,
-     .handler = metrics},
+     .flags = HTTP_NO_RATE_LIMIT, .handler = metrics},
 };
 
 int health_register(struct app *app)

@@ -93,3 +93,34 @@ describe(`rate limits (${BACKEND})`, () => {
         assert.ok(bad instanceof Error, 'a server with login_ip=0/60 started');
     });
 });
+
+describe(`rate-limit headers on every answer (${BACKEND})`, () => {
+    let srv;
+    before(async () => {
+        srv = await startServer({ args: ['--test-routes'] });
+    });
+    after(async () => {
+        await srv?.stop();
+    });
+
+    it('a route without a class of its own carries the default class headers', async () => {
+        const a = await get(`${srv.url}/v1/_test/items`);
+        assert.equal(a.res.status, 200);
+        assert.equal(a.res.headers.get('x-ratelimit-limit'), '600');
+        const before = Number(a.res.headers.get('x-ratelimit-remaining'));
+        const b = await get(`${srv.url}/v1/_test/items`);
+        assert.equal(Number(b.res.headers.get('x-ratelimit-remaining')), before - 1);
+        assert.ok(Number(b.res.headers.get('x-ratelimit-reset')) >= Math.floor(Date.now() / 1000));
+        // an unauthenticated call to a user route is refused before it is counted
+        const me = await get(`${srv.url}/v1/me`);
+        assert.equal(me.res.status, 401);
+    });
+
+    it('operator probes are never throttled and carry no rate-limit headers', async () => {
+        for (const p of ['/healthz', '/readyz', '/metrics']) {
+            const r = await get(`${srv.url}${p}`);
+            assert.equal(r.res.status, 200, p);
+            assert.equal(r.res.headers.get('x-ratelimit-limit'), null, p);
+        }
+    });
+});

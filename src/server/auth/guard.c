@@ -159,9 +159,14 @@ static int authorize(struct app *app, struct http_request *req, const struct htt
 static int rate_limit(struct app *app, struct http_request *req, const struct http_route *route,
                       const struct auth_actor *actor)
 {
-    if (!route->rate_class)
+    if (route->flags & HTTP_NO_RATE_LIMIT)
         return 0;
-    const char *scope = limits_scope(app->limits, route->rate_class);
+    const char *cls = route->rate_class;
+    if (!cls)
+        cls = route->audience == HTTP_USER     ? "default_user"
+              : route->audience == HTTP_DEVICE ? "default_device"
+                                               : "default_ip";
+    const char *scope = limits_scope(app->limits, cls);
     const char *tenant = actor ? actor->claims.tid : NULL;
     char key[2 * UUID_STR_LEN + 2];
     if (!scope)
@@ -174,10 +179,10 @@ static int rate_limit(struct app *app, struct http_request *req, const struct ht
         snprintf(key, sizeof(key), "%s/%s", actor->claims.tid, actor->claims.sub);
     } else {
         log_msg(LOG_ERROR, "route_misdeclared", "%s: rate class %s needs an actor",
-                route->pattern, route->rate_class);
+                route->pattern, cls);
         return -ENOTRECOVERABLE;
     }
-    return limits_check(app, req, route->rate_class, key, tenant);
+    return limits_check(app, req, cls, key, tenant);
 }
 
 int auth_guard(struct http_request *req, const struct http_route *route, void *ud)

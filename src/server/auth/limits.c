@@ -26,6 +26,9 @@ static const struct limit_class defaults[] = {
     {"publish", "tenant", 10, 60},       {"upload", "tenant", 30, 3600},
     {"manifest", "device", 2, 60},       {"heartbeat", "device", 2, 60},
     {"events", "device", 6, 60},         {"commands", "device", 2, 60},
+    /* every other route, by audience, so that every answer carries the headers (§27.1) */
+    {"default_ip", "ip", 600, 60},       {"default_user", "user", 1200, 60},
+    {"default_device", "device", 120, 60},
 };
 #define N_CLASSES ARRAY_SIZE(defaults)
 #define MAX_TENANT_OVERRIDES 64

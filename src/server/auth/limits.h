@@ -9,7 +9,9 @@
  * ("<tenantId>:mutation=600/60"), for the enterprise customers §27.1 mentions. A route names
  * its class (http_route.rate_class) and the router's hook applies it after authentication; the
  * classes whose key is only known inside the handler (the account of a login, the user of a
- * refresh token) are applied there with limits_check(). Every limited answer carries
+ * refresh token) are applied there with limits_check(). A route without a class gets the
+ * generous default of its audience (default_ip, default_user, default_device), so every
+ * answer but the operator probes' (HTTP_NO_RATE_LIMIT) carries
  * X-RateLimit-Limit/Remaining/Reset; a refusal is 429 with Retry-After and retryAfterSeconds.
  */
 #pragma once

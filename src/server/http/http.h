@@ -49,6 +49,7 @@ enum http_audience {
 enum http_route_flags {
     HTTP_BODY_JSON = 1 << 0, /* the request must carry an application/json body (415, 400) */
     HTTP_NO_LOG = 1 << 1,    /* no request log line (health probes at debug level) */
+    HTTP_NO_RATE_LIMIT = 1 << 2, /* operator probes: never throttled, no X-RateLimit headers */
 };
 
 typedef int (*http_handler_fn)(struct http_request *req, void *userdata);
