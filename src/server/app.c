@@ -14,12 +14,14 @@
 #include "auth/ratelimit.h"
 #include "auth/token.h"
 #include "macro.h"
+#include "tenancy/admin.h"
 
 typedef int (*module_register_fn)(struct app *app);
 
 static const module_register_fn modules[] = {
     health_register,
     auth_register,
+    tenant_admin_register,
     testing_register,
 };
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tenant.c — a tenant, its first admin and optionally a venue, in one transaction.
+ * tenant.c — a tenant, its first admin and optionally a venue, in one transaction; and the
+ * input checks (email, time zone, password policy) and Argon2id hashing that admin.c shares.
  * Passwords are hashed with Argon2id (libsodium crypto_pwhash_str, interactive limits) before
  * the transaction starts, so the retry loop never re-hashes.
  */
@@ -26,10 +27,32 @@ const char *tenant_password_problem(const char *password)
     return NULL;
 }
 
-static bool email_ok(const char *e)
+_Static_assert(TENANT_PASSWORD_HASH_LEN == crypto_pwhash_STRBYTES, "hash buffer size");
+
+int tenant_password_hash(const char *password, char out[TENANT_PASSWORD_HASH_LEN])
+{
+    char hash[crypto_pwhash_STRBYTES];
+    if (crypto_pwhash_str(hash, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+        return -ENOMEM;
+    memcpy(out, hash, sizeof(hash));
+    sodium_memzero(hash, sizeof(hash));
+    return 0;
+}
+
+char *tenant_email_normalize(const char *email)
+{
+    char *n = xstrdup(email);
+    for (char *p = n; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    return n;
+}
+
+bool tenant_email_valid(const char *e)
 {
     size_t n = e ? strlen(e) : 0;
-    if (n < 3 || n > 254)
+    if (n < 3 || n > TENANT_EMAIL_MAX)
         return false;
     const char *at = strchr(e, '@');
     if (!at || at == e || strchr(at + 1, '@') || !strchr(at + 1, '.') || at[1] == '.' ||
@@ -41,8 +64,7 @@ static bool email_ok(const char *e)
     return true;
 }
 
-/* An IANA zone name that the system tz database has (the resolver reads the same files). */
-static bool timezone_ok(const char *tz)
+bool tenant_timezone_valid(const char *tz)
 {
     if (!tz || !*tz || strlen(tz) > 64 || tz[0] == '/' || strstr(tz, ".."))
         return false;
@@ -69,9 +91,7 @@ static int create_tx(struct store_conn *c, void *ud)
     ids_uuid(x->out.user_id);
     ids_uuid(role_id);
 
-    _cleanup_free_ char *normalized = xstrdup(x->email);
-    for (char *p = normalized; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
+    _cleanup_free_ char *normalized = tenant_email_normalize(x->email);
 
     struct store_result *res = NULL;
     int r = store_exec(c, "SELECT 1 FROM tenants WHERE lower(name) = lower($1)",
@@ -143,9 +163,9 @@ int tenant_create(struct store *s, const char *name, const char *email, const ch
     size_t nlen = name ? strlen(name) : 0;
     if (nlen == 0 || nlen > 200)
         problem = "name must be 1 to 200 characters";
-    else if (!email_ok(email))
+    else if (!tenant_email_valid(email))
         problem = "admin email is not a valid address";
-    else if (!timezone_ok(timezone))
+    else if (!tenant_timezone_valid(timezone))
         problem = "time zone is not an IANA zone name this system knows";
     else if (venue_name && (!*venue_name || strlen(venue_name) > 200))
         problem = "venue name must be 1 to 200 characters";
@@ -156,13 +176,13 @@ int tenant_create(struct store *s, const char *name, const char *email, const ch
             *ret_problem = problem;
         return -EINVAL;
     }
-    char hash[crypto_pwhash_STRBYTES];
-    if (crypto_pwhash_str(hash, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
-        return -ENOMEM;
+    char hash[TENANT_PASSWORD_HASH_LEN];
+    int r = tenant_password_hash(password, hash);
+    if (r < 0)
+        return r;
     struct create_ctx x = {.name = name, .email = email, .hash = hash, .timezone = timezone,
                            .venue_name = venue_name};
-    int r = store_tx(s, 0, create_tx, &x);
+    r = store_tx(s, 0, create_tx, &x);
     sodium_memzero(hash, sizeof(hash));
     if (r < 0)
         return r;
