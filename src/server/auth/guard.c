@@ -53,18 +53,13 @@ static int venue_access(struct app *app, const struct token_claims *cl, const ch
             if (!strcmp(cl->venue_roles[i].venue_id, venue_id))
                 role = cl->venue_roles[i].role;
     } else {
-        struct store_conn *c;
-        int r = store_acquire(app->store, &c);
-        if (r < 0)
-            return r;
         struct store_result *res = NULL;
-        r = store_exec(c,
-                       "SELECT role FROM venue_user_roles WHERE tenant_id = $1 AND venue_id = $2 "
-                       "AND user_id = $3",
-                       (struct store_param[]){STORE_TEXT(cl->tid), STORE_TEXT(venue_id),
-                                              STORE_TEXT(cl->sub)},
-                       3, &res);
-        store_release(c);
+        int r = store_query(
+            app->store,
+            "SELECT role FROM venue_user_roles WHERE tenant_id = $1 AND "
+            "venue_id = $2 AND user_id = $3",
+            (struct store_param[]){STORE_TEXT(cl->tid), STORE_TEXT(venue_id), STORE_TEXT(cl->sub)},
+            3, &res);
         if (r < 0)
             return r;
         if (store_result_rows(res) == 1)
@@ -82,16 +77,12 @@ static int venue_exists(struct app *app, const char *tenant_id, const char *venu
 {
     if (!ids_is_uuid(venue_id))
         return 0;
-    struct store_conn *c;
-    int r = store_acquire(app->store, &c);
-    if (r < 0)
-        return r;
     struct store_result *res = NULL;
-    r = store_exec(c,
-                   "SELECT 1 FROM venues WHERE tenant_id = $1 AND venue_id = $2 AND "
-                   "deleted_at_utc IS NULL",
-                   (struct store_param[]){STORE_TEXT(tenant_id), STORE_TEXT(venue_id)}, 2, &res);
-    store_release(c);
+    int r =
+        store_query(app->store,
+                    "SELECT 1 FROM venues WHERE tenant_id = $1 AND venue_id = $2 AND "
+                    "deleted_at_utc IS NULL",
+                    (struct store_param[]){STORE_TEXT(tenant_id), STORE_TEXT(venue_id)}, 2, &res);
     if (r < 0)
         return r;
     r = store_result_rows(res) == 1;
@@ -178,8 +169,8 @@ static int rate_limit(struct app *app, struct http_request *req, const struct ht
     } else if (actor && (!strcmp(scope, "user") || !strcmp(scope, "device"))) {
         snprintf(key, sizeof(key), "%s/%s", actor->claims.tid, actor->claims.sub);
     } else {
-        log_msg(LOG_ERROR, "route_misdeclared", "%s: rate class %s needs an actor",
-                route->pattern, cls);
+        log_msg(LOG_ERROR, "route_misdeclared", "%s: rate class %s needs an actor", route->pattern,
+                cls);
         return -ENOTRECOVERABLE;
     }
     return limits_check(app, req, cls, key, tenant);
@@ -195,8 +186,10 @@ int auth_guard(struct http_request *req, const struct http_route *route, void *u
     if (!h)
         return unauthorized(req, "UNAUTHORIZED", "Authentication is required.", false);
     if (strlen(h) > TOKEN_MAX_LEN + 16 || strncasecmp(h, "Bearer ", 7) != 0)
-        return unauthorized(req, "INVALID_TOKEN", "The Authorization header is not a bearer "
-                                                  "token.", true);
+        return unauthorized(req, "INVALID_TOKEN",
+                            "The Authorization header is not a bearer "
+                            "token.",
+                            true);
     const char *token = h + 7;
     while (*token == ' ')
         token++;
@@ -207,8 +200,8 @@ int auth_guard(struct http_request *req, const struct http_route *route, void *u
     if (r < 0) {
         free(actor);
         log_json(LOG_INFO, "token_refused",
-                 json_pack("{s:s,s:s,s:s}", "requestId", http_req_id(req), "reason", why,
-                           "route", route->pattern));
+                 json_pack("{s:s,s:s,s:s}", "requestId", http_req_id(req), "reason", why, "route",
+                           route->pattern));
         return unauthorized(req, "INVALID_TOKEN", "The access token is invalid or expired.", true);
     }
     actor->type = AUTH_ACTOR_USER;

@@ -27,11 +27,11 @@
 #include "log.h"
 #include "macro.h"
 
-#define EMAIL_MAX      254
-#define PASSWORD_MAX   256
-#define REFRESH_PREFIX "rt_"
-#define REFRESH_LEN    (3 + 43) /* prefix + base64url of 32 bytes */
-#define LOGIN_CANDIDATES 8     /* users of several tenants may share an email */
+#define EMAIL_MAX        254
+#define PASSWORD_MAX     256
+#define REFRESH_PREFIX   "rt_"
+#define REFRESH_LEN      (3 + 43) /* prefix + base64url of 32 bytes */
+#define LOGIN_CANDIDATES 8        /* users of several tenants may share an email */
 
 static void sha256_hex(const char *s, char out[65])
 {
@@ -52,15 +52,16 @@ static int claims_load(struct store_conn *c, const char *tenant_id, const char *
 {
     struct store_result *res = NULL;
     const struct store_param p[] = {STORE_TEXT(tenant_id), STORE_TEXT(user_id)};
-    int r = store_exec(c, "SELECT role FROM tenant_user_roles WHERE tenant_id = $1 AND user_id = $2",
-                       p, 2, &res);
+    int r = store_exec(
+        c, "SELECT role FROM tenant_user_roles WHERE tenant_id = $1 AND user_id = $2", p, 2, &res);
     if (r < 0)
         return r;
     for (size_t i = 0; i < store_result_rows(res); i++)
         cl->tenant_roles |= token_tenant_role_parse(store_result_text(res, i, 0));
     store_result_free(res);
-    r = store_exec(c, "SELECT capability FROM user_capabilities WHERE tenant_id = $1 AND "
-                      "user_id = $2",
+    r = store_exec(c,
+                   "SELECT capability FROM user_capabilities WHERE tenant_id = $1 AND "
+                   "user_id = $2",
                    p, 2, &res);
     if (r < 0)
         return r;
@@ -163,10 +164,13 @@ struct login_tx {
 static int login_tx(struct store_conn *c, void *ud)
 {
     struct login_tx *x = ud;
-    struct audit_entry a = {.tenant_id = x->tenant_id, .actor_type = "USER",
-                            .actor_id = x->user_id, .action = "auth.login",
+    struct audit_entry a = {.tenant_id = x->tenant_id,
+                            .actor_type = "USER",
+                            .actor_id = x->user_id,
+                            .action = "auth.login",
                             .outcome = x->success ? "SUCCESS" : "FAILURE",
-                            .resource_type = "user", .resource_id = x->user_id};
+                            .resource_type = "user",
+                            .resource_id = x->user_id};
     int r = audit_write(c, x->req, &a);
     if (r < 0 || !x->success)
         return r;
@@ -199,17 +203,13 @@ static int login(struct http_request *req, void *ud)
     if ((r = limits_check(app, req, "login_account", normalized, NULL)) < 0)
         return r;
 
-    struct store_conn *c;
-    if ((r = store_acquire(app->store, &c)) < 0)
-        return r;
     struct store_result *res = NULL;
-    r = store_exec(c,
-                   "SELECT u.user_id, u.tenant_id, u.password_hash, u.email, u.display_name FROM "
-                   "users u JOIN tenants t ON t.tenant_id = u.tenant_id WHERE u.email_normalized "
-                   "= $1 AND u.status = 'ACTIVE' AND u.deleted_at_utc IS NULL AND t.status = "
-                   "'ACTIVE' ORDER BY u.tenant_id LIMIT 8",
-                   (struct store_param[]){STORE_TEXT(normalized)}, 1, &res);
-    store_release(c);
+    r = store_query(app->store,
+                    "SELECT u.user_id, u.tenant_id, u.password_hash, u.email, u.display_name FROM "
+                    "users u JOIN tenants t ON t.tenant_id = u.tenant_id WHERE u.email_normalized "
+                    "= $1 AND u.status = 'ACTIVE' AND u.deleted_at_utc IS NULL AND t.status = "
+                    "'ACTIVE' ORDER BY u.tenant_id LIMIT 8",
+                    (struct store_param[]){STORE_TEXT(normalized)}, 1, &res);
     if (r < 0)
         return r;
 
@@ -326,9 +326,13 @@ static int refresh_tx(struct store_conn *c, void *ud)
         x->outcome = REFRESH_REUSED;
         if ((r = revoke_family(c, family, now)) < 0)
             return r;
-        struct audit_entry a = {.tenant_id = tenant, .actor_type = "USER", .actor_id = user,
-                                .action = "auth.refresh_reuse", .outcome = "DENIED",
-                                .resource_type = "refresh_token_family", .resource_id = family};
+        struct audit_entry a = {.tenant_id = tenant,
+                                .actor_type = "USER",
+                                .actor_id = user,
+                                .action = "auth.refresh_reuse",
+                                .outcome = "DENIED",
+                                .resource_type = "refresh_token_family",
+                                .resource_id = family};
         return audit_write(c, x->req, &a);
     }
     if (expired || !account_ok) {
@@ -356,14 +360,10 @@ static int refresh_tx(struct store_conn *c, void *ud)
 /* 30 refreshes an hour per user (§27.1): the user is the owner of the presented token. */
 static int refresh_rate_limit(struct app *app, struct http_request *req, const char *hash)
 {
-    struct store_conn *c;
-    int r = store_acquire(app->store, &c);
-    if (r < 0)
-        return r;
     struct store_result *res = NULL;
-    r = store_exec(c, "SELECT tenant_id, user_id FROM refresh_tokens WHERE token_hash = $1",
-                   (struct store_param[]){STORE_TEXT(hash)}, 1, &res);
-    store_release(c);
+    int r = store_query(app->store,
+                        "SELECT tenant_id, user_id FROM refresh_tokens WHERE token_hash = $1",
+                        (struct store_param[]){STORE_TEXT(hash)}, 1, &res);
     if (r < 0)
         return r;
     if (store_result_rows(res) == 1) {
@@ -435,8 +435,8 @@ static int me(struct http_request *req, void *ud)
     r = store_exec(c,
                    "SELECT email, display_name FROM users WHERE tenant_id = $1 AND user_id = $2 "
                    "AND deleted_at_utc IS NULL",
-                   (struct store_param[]){STORE_TEXT(a->claims.tid), STORE_TEXT(a->claims.sub)},
-                   2, &res);
+                   (struct store_param[]){STORE_TEXT(a->claims.tid), STORE_TEXT(a->claims.sub)}, 2,
+                   &res);
     struct token_claims now = {0};
     if (r >= 0 && store_result_rows(res) == 1)
         r = claims_load(c, a->claims.tid, a->claims.sub, &now);
@@ -458,13 +458,14 @@ static int me(struct http_request *req, void *ud)
         if (now.caps & bit)
             json_array_append_new(caps, json_string(token_capability_name(bit)));
     for (size_t i = 0; i < now.n_venue_roles; i++)
-        json_array_append_new(vroles, json_pack("{s:s,s:s}", "venueId",
-                                                now.venue_roles[i].venue_id, "role",
-                                                token_venue_role_name(now.venue_roles[i].role)));
-    json_t *body = json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "userId", a->claims.sub, "tenantId",
-                             a->claims.tid, "email", jsonx_string_lossy(store_result_text(res, 0, 0)),
-                             "displayName", jsonx_string_lossy(store_result_text(res, 0, 1)),
-                             "tenantRoles", troles, "capabilities", caps, "venueRoles", vroles);
+        json_array_append_new(vroles,
+                              json_pack("{s:s,s:s}", "venueId", now.venue_roles[i].venue_id, "role",
+                                        token_venue_role_name(now.venue_roles[i].role)));
+    json_t *body =
+        json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "userId", a->claims.sub, "tenantId",
+                  a->claims.tid, "email", jsonx_string_lossy(store_result_text(res, 0, 0)),
+                  "displayName", jsonx_string_lossy(store_result_text(res, 0, 1)), "tenantRoles",
+                  troles, "capabilities", caps, "venueRoles", vroles);
     store_result_free(res);
     return http_reply_json(req, 200, body);
 }
@@ -482,23 +483,17 @@ static int me_venues(struct http_request *req, void *ud)
     bool all = a->claims.tenant_roles != 0;
     const char *after_name = page.n_after ? page.after[0] : "";
     const char *after_id = page.n_after ? page.after[1] : "";
-    const struct store_param p[] = {STORE_TEXT(a->claims.tid), STORE_TEXT(a->claims.sub),
-                                    STORE_INT(all), STORE_TEXT(after_name), STORE_TEXT(after_id),
-                                    STORE_INT(page.limit + 1)};
-    struct store_conn *c;
-    if ((r = store_acquire(app->store, &c)) < 0) {
-        http_page_release(&page);
-        return r;
-    }
+    const struct store_param p[] = {
+        STORE_TEXT(a->claims.tid), STORE_TEXT(a->claims.sub), STORE_INT(all),
+        STORE_TEXT(after_name),    STORE_TEXT(after_id),      STORE_INT(page.limit + 1)};
     struct store_result *res = NULL;
-    r = store_exec(c,
-                   "SELECT v.venue_id, v.name, v.timezone, r.role FROM venues v LEFT JOIN "
-                   "venue_user_roles r ON r.tenant_id = v.tenant_id AND r.venue_id = v.venue_id "
-                   "AND r.user_id = $2 WHERE v.tenant_id = $1 AND v.deleted_at_utc IS NULL AND "
-                   "($3 = 1 OR r.role IS NOT NULL) AND (v.name > $4 OR (v.name = $4 AND "
-                   "v.venue_id > $5)) ORDER BY v.name, v.venue_id LIMIT $6",
-                   p, ARRAY_SIZE(p), &res);
-    store_release(c);
+    r = store_query(app->store,
+                    "SELECT v.venue_id, v.name, v.timezone, r.role FROM venues v LEFT JOIN "
+                    "venue_user_roles r ON r.tenant_id = v.tenant_id AND r.venue_id = v.venue_id "
+                    "AND r.user_id = $2 WHERE v.tenant_id = $1 AND v.deleted_at_utc IS NULL AND "
+                    "($3 = 1 OR r.role IS NOT NULL) AND (v.name > $4 OR (v.name = $4 AND "
+                    "v.venue_id > $5)) ORDER BY v.name, v.venue_id LIMIT $6",
+                    p, ARRAY_SIZE(p), &res);
     http_page_release(&page);
     if (r < 0)
         return r;
@@ -511,11 +506,10 @@ static int me_venues(struct http_request *req, void *ud)
             role = "TENANT_ADMIN";
         else if (!role)
             role = "TENANT_VIEWER";
-        json_array_append_new(items, json_pack("{s:s,s:o,s:s?,s:s}", "venueId",
-                                               store_result_text(res, i, 0), "name",
-                                               jsonx_string_lossy(store_result_text(res, i, 1)),
-                                               "timezone", store_result_text(res, i, 2), "access",
-                                               role));
+        json_array_append_new(
+            items, json_pack("{s:s,s:o,s:s?,s:s}", "venueId", store_result_text(res, i, 0), "name",
+                             jsonx_string_lossy(store_result_text(res, i, 1)), "timezone",
+                             store_result_text(res, i, 2), "access", role));
     }
     char *cursor = NULL;
     if (n > page.limit) {
@@ -530,15 +524,34 @@ static int me_venues(struct http_request *req, void *ud)
 }
 
 static const struct http_route routes[] = {
-    {.method = HTTP_POST, .pattern = "/v1/auth/login", .audience = HTTP_PUBLIC,
-     .rate_class = "login_ip", .flags = HTTP_BODY_JSON, .max_body = 4096, .handler = login},
-    {.method = HTTP_POST, .pattern = "/v1/auth/refresh", .audience = HTTP_PUBLIC,
-     .flags = HTTP_BODY_JSON, .max_body = 4096, .handler = refresh},
-    {.method = HTTP_POST, .pattern = "/v1/auth/logout", .audience = HTTP_PUBLIC,
-     .flags = HTTP_BODY_JSON, .max_body = 4096, .handler = logout},
-    {.method = HTTP_GET, .pattern = "/v1/me", .audience = HTTP_USER, .min_role = AUTH_ANY,
+    {.method = HTTP_POST,
+     .pattern = "/v1/auth/login",
+     .audience = HTTP_PUBLIC,
+     .rate_class = "login_ip",
+     .flags = HTTP_BODY_JSON,
+     .max_body = 4096,
+     .handler = login},
+    {.method = HTTP_POST,
+     .pattern = "/v1/auth/refresh",
+     .audience = HTTP_PUBLIC,
+     .flags = HTTP_BODY_JSON,
+     .max_body = 4096,
+     .handler = refresh},
+    {.method = HTTP_POST,
+     .pattern = "/v1/auth/logout",
+     .audience = HTTP_PUBLIC,
+     .flags = HTTP_BODY_JSON,
+     .max_body = 4096,
+     .handler = logout},
+    {.method = HTTP_GET,
+     .pattern = "/v1/me",
+     .audience = HTTP_USER,
+     .min_role = AUTH_ANY,
      .handler = me},
-    {.method = HTTP_GET, .pattern = "/v1/me/venues", .audience = HTTP_USER, .min_role = AUTH_ANY,
+    {.method = HTTP_GET,
+     .pattern = "/v1/me/venues",
+     .audience = HTTP_USER,
+     .min_role = AUTH_ANY,
      .handler = me_venues},
 };
 

@@ -359,6 +359,18 @@ int store_exec(struct store_conn *c, const char *sql, const struct store_param *
     return r;
 }
 
+int store_query(struct store *s, const char *sql, const struct store_param *params, size_t n_params,
+                struct store_result **ret_result)
+{
+    struct store_conn *c = NULL;
+    int r = store_acquire(s, &c);
+    if (r < 0)
+        return r;
+    r = store_exec(c, sql, params, n_params, ret_result);
+    store_release(c);
+    return r;
+}
+
 int store_exec_script(struct store_conn *c, const char *sql)
 {
     if (!c || !c->be || !sql)

@@ -139,6 +139,14 @@ struct store_conn *store_release(struct store_conn *c);
 int store_exec(struct store_conn *c, const char *sql, const struct store_param *params,
                size_t n_params, struct store_result **ret_result);
 
+/**
+ * store_exec() on a connection borrowed from the pool for that one statement (no transaction
+ * around it): for the many reads that need nothing more. Same results as store_exec(), plus
+ * the pool's -EBUSY.
+ */
+int store_query(struct store *s, const char *sql, const struct store_param *params,
+                size_t n_params, struct store_result **ret_result);
+
 /** Runs a script of several statements without parameters (DDL). 0 or -errno. */
 int store_exec_script(struct store_conn *c, const char *sql);
 

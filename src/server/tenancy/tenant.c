@@ -136,10 +136,9 @@ static int create_tx(struct store_conn *c, void *ud)
         r = store_exec(c,
                        "INSERT INTO venues (venue_id, tenant_id, name, timezone, created_at_utc, "
                        "updated_at_utc) VALUES ($1, $2, $3, $4, $5, $5)",
-                       (struct store_param[]){STORE_TEXT(x->out.venue_id),
-                                              STORE_TEXT(x->out.tenant_id),
-                                              STORE_TEXT(x->venue_name), STORE_TEXT(x->timezone),
-                                              STORE_TEXT(now)},
+                       (struct store_param[]){
+                           STORE_TEXT(x->out.venue_id), STORE_TEXT(x->out.tenant_id),
+                           STORE_TEXT(x->venue_name), STORE_TEXT(x->timezone), STORE_TEXT(now)},
                        5, NULL);
         if (r < 0)
             return r;
@@ -180,8 +179,8 @@ int tenant_create(struct store *s, const char *name, const char *email, const ch
     int r = tenant_password_hash(password, hash);
     if (r < 0)
         return r;
-    struct create_ctx x = {.name = name, .email = email, .hash = hash, .timezone = timezone,
-                           .venue_name = venue_name};
+    struct create_ctx x = {
+        .name = name, .email = email, .hash = hash, .timezone = timezone, .venue_name = venue_name};
     r = store_tx(s, 0, create_tx, &x);
     sodium_memzero(hash, sizeof(hash));
     if (r < 0)
@@ -192,13 +191,8 @@ int tenant_create(struct store *s, const char *name, const char *email, const ch
 
 int tenant_any(struct store *s)
 {
-    struct store_conn *c;
-    int r = store_acquire(s, &c);
-    if (r < 0)
-        return r;
     struct store_result *res = NULL;
-    r = store_exec(c, "SELECT 1 FROM tenants LIMIT 1", NULL, 0, &res);
-    store_release(c);
+    int r = store_query(s, "SELECT 1 FROM tenants LIMIT 1", NULL, 0, &res);
     if (r < 0)
         return r;
     r = store_result_rows(res) > 0;

@@ -471,8 +471,7 @@ static void test_migrate_atomic(void **state)
     /* A fresh database: the second migration fails, so the first is not kept either (nor
      * schema_migrations, made in the same transaction). */
     const struct store_migration fail_first[] = {m1, m2_bad};
-    assert_int_equal(store_migrate_list(s, fail_first, ARRAY_SIZE(fail_first), &applied),
-                     -EINVAL);
+    assert_int_equal(store_migrate_list(s, fail_first, ARRAY_SIZE(fail_first), &applied), -EINVAL);
     assert_int_equal(applied, 12345);
     assert_false(table_exists(s, "mig_a"));
     assert_false(table_exists(s, "mig_b"));
@@ -486,8 +485,7 @@ static void test_migrate_atomic(void **state)
     /* Two pending on a migrated database, the last fails: the one before it is gone too. */
     const struct store_migration fail_later[] = {m1, m2, m3, m4_bad};
     applied = 12345;
-    assert_int_equal(store_migrate_list(s, fail_later, ARRAY_SIZE(fail_later), &applied),
-                     -EINVAL);
+    assert_int_equal(store_migrate_list(s, fail_later, ARRAY_SIZE(fail_later), &applied), -EINVAL);
     assert_int_equal(applied, 12345);
     assert_false(table_exists(s, "mig_c"));
     assert_false(table_exists(s, "mig_d"));
@@ -668,13 +666,13 @@ static void test_param_count(void **state)
     assert_int_equal(store_exec(c, "-- nothing", p, 1, &res), -EINVAL);
     /* a gap: $2 given but never used */
     assert_int_equal(
-        store_exec(c, "SELECT tenant_id FROM tenants WHERE tenant_id = $1 OR tenant_id = $3", p,
-                   3, &res),
+        store_exec(c, "SELECT tenant_id FROM tenants WHERE tenant_id = $1 OR tenant_id = $3", p, 3,
+                   &res),
         -EINVAL);
     /* one too few: $2 named but not given */
     assert_int_equal(
-        store_exec(c, "SELECT tenant_id FROM tenants WHERE tenant_id = $1 OR tenant_id = $2", p,
-                   1, &res),
+        store_exec(c, "SELECT tenant_id FROM tenants WHERE tenant_id = $1 OR tenant_id = $2", p, 1,
+                   &res),
         -EINVAL);
     assert_int_equal(store_exec(c, one, p, 0, &res), -EINVAL);
     assert_ptr_equal(res, (struct store_result *)&T);
@@ -809,15 +807,13 @@ static void test_like_case_sensitive(void **state)
     static const char user_sql[] =
         "INSERT INTO users (user_id, tenant_id, email, email_normalized, password_hash,"
         " created_at_utc, updated_at_utc) VALUES ($1, $2, $3, $3, $4, $5, $5)";
-    const struct store_param upper[] = {STORE_TEXT("usr-like-1"), STORE_TEXT(tenant),
-                                        STORE_TEXT("like@x.test"),
-                                        STORE_TEXT("$ARGON2ID$v=19$m=65536,t=3,p=1$c2FsdA$aGFzaA"),
-                                        STORE_TEXT(TS)};
+    const struct store_param upper[] = {
+        STORE_TEXT("usr-like-1"), STORE_TEXT(tenant), STORE_TEXT("like@x.test"),
+        STORE_TEXT("$ARGON2ID$v=19$m=65536,t=3,p=1$c2FsdA$aGFzaA"), STORE_TEXT(TS)};
     assert_int_equal(store_exec(c, user_sql, upper, ARRAY_SIZE(upper), NULL), -EINVAL);
-    const struct store_param lower[] = {STORE_TEXT("usr-like-1"), STORE_TEXT(tenant),
-                                        STORE_TEXT("like@x.test"),
-                                        STORE_TEXT("$argon2id$v=19$m=65536,t=3,p=1$c2FsdA$aGFzaA"),
-                                        STORE_TEXT(TS)};
+    const struct store_param lower[] = {
+        STORE_TEXT("usr-like-1"), STORE_TEXT(tenant), STORE_TEXT("like@x.test"),
+        STORE_TEXT("$argon2id$v=19$m=65536,t=3,p=1$c2FsdA$aGFzaA"), STORE_TEXT(TS)};
     assert_int_equal(store_exec(c, user_sql, lower, ARRAY_SIZE(lower), NULL), 1);
 
     /* and in queries */
@@ -846,8 +842,9 @@ static void test_lower_ascii_only(void **state)
     assert_int_equal(tenant_named(c, "ten-cafe-2", "café", TS), 1);
     assert_int_equal(tenant_named(c, "ten-cafe-3", "cafÉ", TS), -EEXIST);
     _cleanup_result_ struct store_result *res = NULL;
-    assert_int_equal(store_exec(c, "SELECT lower(name), upper(name) FROM tenants"
-                                   " WHERE tenant_id = $1",
+    assert_int_equal(store_exec(c,
+                                "SELECT lower(name), upper(name) FROM tenants"
+                                " WHERE tenant_id = $1",
                                 (struct store_param[]){STORE_TEXT("ten-cafe-2")}, 1, &res),
                      0);
     assert_string_equal(store_result_text(res, 0, 0), "café");
@@ -869,10 +866,10 @@ static void test_error_text_has_no_values(void **state)
         "INSERT INTO users (user_id, tenant_id, email, email_normalized, created_at_utc,"
         " updated_at_utc) VALUES ($1, $2, $3, $3, $4, $4)";
     const struct store_param u1[] = {STORE_TEXT("usr-secret-1"), STORE_TEXT(tenant),
-                                      STORE_TEXT("secret-value@x.test"), STORE_TEXT(TS)};
+                                     STORE_TEXT("secret-value@x.test"), STORE_TEXT(TS)};
     assert_int_equal(store_exec(c, user_sql, u1, 4, NULL), 1);
     const struct store_param u2[] = {STORE_TEXT("usr-secret-2"), STORE_TEXT(tenant),
-                                      STORE_TEXT("secret-value@x.test"), STORE_TEXT(TS)};
+                                     STORE_TEXT("secret-value@x.test"), STORE_TEXT(TS)};
     assert_int_equal(store_exec(c, user_sql, u2, 4, NULL), -EEXIST);
     const char *e = store_conn_last_error(c);
     assert_true(strlen(e) > 0);
@@ -882,13 +879,12 @@ static void test_error_text_has_no_values(void **state)
 
     /* foreign key (DETAIL: Key (tenant_id)=(…) is not present) */
     const struct store_param u3[] = {STORE_TEXT("usr-secret-3"), STORE_TEXT("secret-tenant"),
-                                      STORE_TEXT("secret-value3@x.test"), STORE_TEXT(TS)};
+                                     STORE_TEXT("secret-value3@x.test"), STORE_TEXT(TS)};
     assert_int_equal(store_exec(c, user_sql, u3, 4, NULL), -ENXIO);
     assert_null(strstr(store_conn_last_error(c), "secret-"));
     /* check (DETAIL: Failing row contains (…)) */
     const struct store_param u4[] = {STORE_TEXT("usr-secret-4"), STORE_TEXT(tenant),
-                                      STORE_TEXT("secret-value4@x.test"),
-                                      STORE_TEXT("secret-time")};
+                                     STORE_TEXT("secret-value4@x.test"), STORE_TEXT("secret-time")};
     assert_int_equal(store_exec(c, user_sql, u4, 4, NULL), -EINVAL);
     assert_true(strlen(store_conn_last_error(c)) > 0);
     assert_null(strstr(store_conn_last_error(c), "secret-"));
@@ -1034,10 +1030,10 @@ static void test_tx_busy_not_retried(void **state)
     struct store *s = NULL;
     struct store_conn *holder = NULL, *other = NULL;
     struct tx_state st = {.id = "ten-busy"};
-    assert_int_equal(store_open("sqlite::memory:",
-                                &(struct store_options){.pool_size = 2, .busy_timeout_ms = 100},
-                                &s),
-                     0);
+    assert_int_equal(
+        store_open(
+            "sqlite::memory:", &(struct store_options){.pool_size = 2, .busy_timeout_ms = 100}, &s),
+        0);
     assert_int_equal(store_migrate(s, NULL), 0);
 
     /* A connection opened while another one writes: its set-up waits one busy timeout. */
@@ -1123,6 +1119,34 @@ static int tx_nothing(struct store_conn *c, void *userdata)
     (void)c;
     (void)userdata;
     return 0;
+}
+
+/* store_query: one statement on a borrowed connection, handed back whatever happens. */
+static void test_store_query(void **state)
+{
+    struct store_options o = {.pool_size = 1, .acquire_timeout_ms = 60};
+    struct store *s = store_new(&o);
+    assert_int_equal(store_migrate(s, NULL), 0);
+    struct store_result *res = NULL;
+    assert_int_equal(store_query(s, "SELECT CAST($1 AS INTEGER) + 1",
+                                 (struct store_param[]){STORE_INT(41)}, 1, &res),
+                     0);
+    int64_t v = 0;
+    assert_int_equal(store_result_int(res, 0, 0, &v), 0);
+    assert_int_equal(v, 42);
+    store_result_free(res);
+    /* a failing statement still returns the connection: the pool of one is usable after it */
+    assert_int_equal(store_query(s, "SELECT nonsense FROM nowhere", NULL, 0, NULL), -EINVAL);
+    struct store_stats st;
+    store_stats_get(s, &st);
+    assert_int_equal(st.in_use, 0);
+    assert_int_equal(store_query(s, "SELECT 1", NULL, 0, NULL), 0);
+    /* and the pool's own refusal comes through */
+    struct store_conn *held = NULL;
+    assert_int_equal(store_acquire(s, &held), 0);
+    assert_int_equal(store_query(s, "SELECT 1", NULL, 0, NULL), -EBUSY);
+    store_release(held);
+    store_close(s);
 }
 
 static void test_pool_exhaustion(void **state)
@@ -1330,7 +1354,7 @@ static void test_error_mapping(void **state)
     assert_int_equal(store_pg_errno("40P01"), -EAGAIN);
     assert_int_equal(store_pg_errno("55P03"), -EBUSY);
     assert_int_equal(store_pg_errno("53300"), -EBUSY);
-    assert_int_equal(store_pg_errno("57014"), -EBUSY); /* statement_timeout */
+    assert_int_equal(store_pg_errno("57014"), -EBUSY);  /* statement_timeout */
     assert_int_equal(store_pg_errno("42P18"), -EINVAL); /* a parameter the SQL does not use */
     assert_int_equal(store_pg_errno("08P01"), -EINVAL); /* fewer parameters than the SQL uses */
     assert_int_equal(store_pg_errno("08006"), -ECONNREFUSED);
@@ -1388,6 +1412,7 @@ int main(void)
         cmocka_unit_test(test_tx_busy_not_retried),
         cmocka_unit_test(test_tx_concurrent),
         cmocka_unit_test(test_pool_exhaustion),
+        cmocka_unit_test(test_store_query),
         cmocka_unit_test(test_pool_wait),
         cmocka_unit_test(test_release_rolls_back),
         cmocka_unit_test(test_broken_connection_replaced),
