@@ -2,8 +2,8 @@
 /*
  * admin.h — the tenant-admin endpoints of spec §27.4 (venues, users, venue roles) and the
  * tenant's audit log reader, GET /v1/audit (§25.9). Every route is for TENANT_ADMINs of the
- * token's tenant; the router (auth/guard.c) checks that before a handler runs, and every query
- * in admin-venues.c, admin-users.c and admin-audit.c is filtered by the token's tenant all the same.
+ * token's tenant; the router (auth/guard.c) checks that before a handler runs, and every query in
+ * admin-venues.c, admin-users.c and admin-audit.c is filtered by the token's tenant all the same.
  */
 #pragma once
 
