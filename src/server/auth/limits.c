@@ -21,16 +21,22 @@ struct limit_class {
 
 /* spec §27.1, "Default limits" */
 static const struct limit_class defaults[] = {
-    {"login_ip", "ip", 10, 60},          {"login_account", "account", 5, 60},
-    {"refresh_user", "user", 30, 3600},  {"mutation", "tenant", 120, 60},
-    {"publish", "tenant", 10, 60},       {"upload", "tenant", 30, 3600},
-    {"manifest", "device", 2, 60},       {"heartbeat", "device", 2, 60},
-    {"events", "device", 6, 60},         {"commands", "device", 2, 60},
+    {"login_ip", "ip", 10, 60},
+    {"login_account", "account", 5, 60},
+    {"refresh_user", "user", 30, 3600},
+    {"mutation", "tenant", 120, 60},
+    {"publish", "tenant", 10, 60},
+    {"upload", "tenant", 30, 3600},
+    {"manifest", "device", 2, 60},
+    {"heartbeat", "device", 2, 60},
+    {"events", "device", 6, 60},
+    {"commands", "device", 2, 60},
     /* every other route, by audience, so that every answer carries the headers (§27.1) */
-    {"default_ip", "ip", 600, 60},       {"default_user", "user", 1200, 60},
+    {"default_ip", "ip", 600, 60},
+    {"default_user", "user", 1200, 60},
     {"default_device", "device", 120, 60},
 };
-#define N_CLASSES ARRAY_SIZE(defaults)
+#define N_CLASSES            ARRAY_SIZE(defaults)
 #define MAX_TENANT_OVERRIDES 64
 
 struct tenant_override {
@@ -72,7 +78,8 @@ static int parse_rule(const char *s, size_t len, size_t *ret_cls, unsigned *ret_
         return -EINVAL;
     *slash = '\0';
     int64_t limit, window;
-    if (parse_int64(num, 1, 1000000, &limit) < 0 || parse_int64(slash + 1, 1, 31622400, &window) < 0)
+    if (parse_int64(num, 1, 1000000, &limit) < 0 ||
+        parse_int64(slash + 1, 1, 31622400, &window) < 0)
         return -EINVAL;
     *ret_cls = (size_t)cls;
     *ret_limit = (unsigned)limit;
@@ -104,9 +111,10 @@ int limits_new(const char *overrides, const char *tenant_overrides, struct limit
         size_t len = strcspn(p, ",");
         const char *colon = memchr(p, ':', len);
         struct tenant_override *o = &l->overrides[l->n_overrides];
-        if (len && (!colon || colon - p != UUID_STR_LEN - 1 || l->n_overrides == MAX_TENANT_OVERRIDES ||
-                    parse_rule(colon + 1, len - (size_t)(colon + 1 - p), &o->cls, &o->limit,
-                               &o->window_s) < 0)) {
+        if (len &&
+            (!colon || colon - p != UUID_STR_LEN - 1 || l->n_overrides == MAX_TENANT_OVERRIDES ||
+             parse_rule(colon + 1, len - (size_t)(colon + 1 - p), &o->cls, &o->limit,
+                        &o->window_s) < 0)) {
             free(l);
             *ret_problem = "tenant_rate_limits must be tenantId:class=limit/seconds,…";
             return -EINVAL;
@@ -179,7 +187,7 @@ int limits_check(struct app *app, struct http_request *req, const char *cls, con
     char detail[160];
     snprintf(detail, sizeof(detail), "Too many requests: at most %u every %u s. Try again in %u s.",
              res.limit, rule.window_s, res.retry_after_s);
-    return http_reply_problem(req, 429, "RATE_LIMITED", detail,
-                              json_pack("{s:i,s:s}", "retryAfterSeconds", (int)res.retry_after_s,
-                                        "limitClass", cls));
+    return http_reply_problem(
+        req, 429, "RATE_LIMITED", detail,
+        json_pack("{s:i,s:s}", "retryAfterSeconds", (int)res.retry_after_s, "limitClass", cls));
 }

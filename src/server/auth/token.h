@@ -21,8 +21,8 @@
 
 #include "ids.h"
 
-#define TOKEN_MAX_LEN        8192 /* longer bearer tokens are refused unparsed */
-#define TOKEN_MAX_VENUE_ROLES 50  /* more: venue roles are resolved server-side (§25.3 note) */
+#define TOKEN_MAX_LEN         8192 /* longer bearer tokens are refused unparsed */
+#define TOKEN_MAX_VENUE_ROLES 50   /* more: venue roles are resolved server-side (§25.3 note) */
 
 enum tenant_role_bits {
     TROLE_ADMIN = 1 << 0,  /* TENANT_ADMIN */

@@ -17,7 +17,7 @@
 #define N_METHODS 7
 #define N_STATUS  600
 static const double bounds_s[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                  0.1,    0.25,  0.5,    1,     2.5,  5,    10};
+                                  0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 #define N_BUCKETS (sizeof(bounds_s) / sizeof(bounds_s[0]))
 
 /* Latency by status class (1xx … 5xx; 0 = no answer sent): bounded, unlike raw statuses. */
@@ -104,9 +104,8 @@ static const char *slot_route(const struct router *r, size_t slot)
 
 void http_metrics_render(const struct http_metrics *m, const struct router *r, struct buf *out)
 {
-    static const enum http_method methods[N_METHODS] = {HTTP_GET,    HTTP_HEAD,  HTTP_POST,
-                                                        HTTP_PUT,    HTTP_PATCH, HTTP_DELETE,
-                                                        HTTP_OPTIONS};
+    static const enum http_method methods[N_METHODS] = {
+        HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_PATCH, HTTP_DELETE, HTTP_OPTIONS};
     appendf(out, "# HELP marquee_http_requests_total HTTP requests answered, by route and "
                  "status.\n# TYPE marquee_http_requests_total counter\n");
     for (size_t s = 0; s < m->n_slots; s++) {
@@ -150,7 +149,9 @@ void http_metrics_render(const struct http_metrics *m, const struct router *r, s
                         snprintf(le, sizeof(le), "%g", bounds_s[b]);
                     else
                         snprintf(le, sizeof(le), "+Inf");
-                    appendf(out, "marquee_http_request_duration_seconds_bucket{%s,le=\"%s\"} %" PRIu64 "\n",
+                    appendf(out,
+                            "marquee_http_request_duration_seconds_bucket{%s,le=\"%s\"} "
+                            "%" PRIu64 "\n",
                             labels, le, cum);
                 }
                 appendf(out, "marquee_http_request_duration_seconds_sum{%s} %.9f\n", labels,

@@ -96,8 +96,10 @@ int http_body_allow(struct http_request *req, const char *const *allowed)
         json_decref(errors);
         return 0;
     }
-    return http_reply_problem(req, 400, "UNKNOWN_FIELD", "The body has fields this endpoint "
-                              "does not take.", json_pack("{s:o}", "errors", errors));
+    return http_reply_problem(req, 400, "UNKNOWN_FIELD",
+                              "The body has fields this endpoint "
+                              "does not take.",
+                              json_pack("{s:o}", "errors", errors));
 }
 
 static int field_problem(struct http_request *req, const char *code, const char *name,
@@ -105,9 +107,9 @@ static int field_problem(struct http_request *req, const char *code, const char 
 {
     char detail[160];
     snprintf(detail, sizeof(detail), "%s %s.", name, message);
-    return http_reply_problem(req, 400, code, detail,
-                              json_pack("{s:[{s:s,s:s}]}", "errors", "field", name, "message",
-                                        message));
+    return http_reply_problem(
+        req, 400, code, detail,
+        json_pack("{s:[{s:s,s:s}]}", "errors", "field", name, "message", message));
 }
 
 int http_body_string(struct http_request *req, const char *name, bool required, size_t max_len,
@@ -207,8 +209,7 @@ int http_reply_json(struct http_request *req, unsigned status, json_t *body)
         log_json(LOG_ERROR, "reply_body_missing",
                  json_pack("{s:s,s:s}", "requestId", req->request_id, "path",
                            req->path ? req->path : ""));
-        return http_reply_problem(req, 500, "INTERNAL_ERROR", "The server failed to answer.",
-                                  NULL);
+        return http_reply_problem(req, 500, "INTERNAL_ERROR", "The server failed to answer.", NULL);
     }
     size_t n = json_dumpb(b, NULL, 0, JSON_COMPACT | JSON_PRESERVE_ORDER);
     char *out = xmalloc(n + 1);
@@ -255,7 +256,8 @@ int http_reply_problem(struct http_request *req, unsigned status, const char *co
     json_object_set_new(p, "status", json_integer(status));
     json_object_set_new(p, "code", json_string(code));
     /* detail and instance may quote the client's bytes: never let one go missing */
-    json_object_set_new(p, "detail", jsonx_string_lossy(detail ? detail : http_status_title(status)));
+    json_object_set_new(p, "detail",
+                        jsonx_string_lossy(detail ? detail : http_status_title(status)));
     json_object_set_new(p, "instance", jsonx_string_lossy(req->path ? req->path : "/"));
     json_object_set_new(p, "requestId", json_string(req->request_id));
     if (x)

@@ -132,8 +132,8 @@ struct header_tally {
     unsigned hosts;
     unsigned content_lengths;
     unsigned transfer_encodings;
-    bool bad_name;             /* a field name that is not a token (e.g. "Content-Length ") */
-    bool te_not_chunked;       /* a transfer coding other than exactly "chunked" */
+    bool bad_name;       /* a field name that is not a token (e.g. "Content-Length ") */
+    bool te_not_chunked; /* a transfer coding other than exactly "chunked" */
 };
 
 static bool is_tchar(unsigned char c)
@@ -296,7 +296,8 @@ static void request_begin(struct http_request *req, const char *raw_uri, const c
     }
     /* No route takes this request. A body larger than the server takes anywhere is still
      * refused as such (413 beats 404/405), so the answer comes without reading the body. */
-    if (r < 0 && req->declared_len > srv->opts.max_body && req->declared_len > srv->max_route_body) {
+    if (r < 0 && req->declared_len > srv->opts.max_body &&
+        req->declared_len > srv->max_route_body) {
         char d[128];
         snprintf(d, sizeof(d), "The request body is larger than %zu bytes.", srv->opts.max_body);
         http_reply_problem(req, 413, "PAYLOAD_TOO_LARGE", d,
@@ -321,8 +322,7 @@ static void request_begin(struct http_request *req, const char *raw_uri, const c
         return;
     }
     if (r == -EBADMSG) {
-        http_reply_problem(req, 400, "BAD_PATH", "The request path has a malformed escape.",
-                           NULL);
+        http_reply_problem(req, 400, "BAD_PATH", "The request path has a malformed escape.", NULL);
         return;
     }
     if (r < 0) {
@@ -368,8 +368,7 @@ static void request_dispatch(struct http_request *req)
     const struct http_route *route = &req->match.entry->route;
     if (route->flags & HTTP_BODY_JSON) {
         if (req->body.len == 0) {
-            http_reply_problem(req, 400, "BODY_REQUIRED", "A JSON request body is required.",
-                               NULL);
+            http_reply_problem(req, 400, "BODY_REQUIRED", "A JSON request body is required.", NULL);
             return;
         }
         struct jsonx_error je;
@@ -403,8 +402,8 @@ static void request_dispatch(struct http_request *req)
                            route->pattern, "errno", -r, "error", strerror(-r)));
     if (status == 503)
         http_reply_header(req, "Retry-After", "1");
-    http_reply_problem(req, status, code,
-                       status == 500 ? "The server failed to answer." : NULL, NULL);
+    http_reply_problem(req, status, code, status == 500 ? "The server failed to answer." : NULL,
+                       NULL);
 }
 
 /* Never called for a 304; if a library version ever asks, end the connection, send nothing. */
@@ -421,8 +420,8 @@ static enum MHD_Result request_queue(struct http_request *req)
     if (req->status == 304)
         /* libmicrohttpd sends no body with a 304 but writes the response's size as its
          * Content-Length: give it the size of the 200, whose bytes are never read. */
-        resp = MHD_create_response_from_callback(req->not_modified_length, 4096, no_body_cb,
-                                                 NULL, NULL);
+        resp = MHD_create_response_from_callback(req->not_modified_length, 4096, no_body_cb, NULL,
+                                                 NULL);
     else
         resp = MHD_create_response_from_buffer(
             req->resp_len, req->resp_body ? req->resp_body : (void *)"", MHD_RESPMEM_MUST_COPY);
@@ -470,9 +469,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
             /* A declared body we refuse: answer now (the library closes after) when the client
              * waits for "100 Continue" or the body is too big to read and drop; otherwise the
              * client is already sending it, and is answered once it has (see below). */
-            if (req->declared_len > 0 &&
-                (req->declared_len > req->body_limit + DISCARD_MAX ||
-                 http_req_header(req, "Expect")))
+            if (req->declared_len > 0 && (req->declared_len > req->body_limit + DISCARD_MAX ||
+                                          http_req_header(req, "Expect")))
                 return request_queue(req);
         }
         return MHD_YES;
@@ -534,8 +532,8 @@ static void log_request(enum log_level lvl, struct http_request *req, unsigned s
     jsonx_append_string(&b, path);
     int n = snprintf(num, sizeof(num),
                      ",\"status\":%u,\"durationMs\":%.3f,\"bytes\":%zu,\"client\":\"%s\"%s", status,
-                     (double)dur_ns / 1e6, req->queued ? req->resp_len : (size_t)0,
-                     req->client_ip, aborted ? ",\"aborted\":true" : "");
+                     (double)dur_ns / 1e6, req->queued ? req->resp_len : (size_t)0, req->client_ip,
+                     aborted ? ",\"aborted\":true" : "");
     if (n > 0)
         buf_append(&b, num, (size_t)n);
     log_json_raw(lvl, "request", b.data, b.len);
@@ -733,8 +731,8 @@ int http_server_start(struct http_server *srv)
     }
     if (!srv->public_url) {
         bool v6 = strchr(srv->host, ':') != NULL;
-        srv->public_url = xasprintf("http://%s%s%s:%u", v6 ? "[" : "", srv->host, v6 ? "]" : "",
-                                    srv->port);
+        srv->public_url =
+            xasprintf("http://%s%s%s:%u", v6 ? "[" : "", srv->host, v6 ? "]" : "", srv->port);
     }
     srv->metrics = http_metrics_new(router_count(srv->router));
     struct MHD_OptionItem ops[16];
@@ -761,9 +759,8 @@ int http_server_start(struct http_server *srv)
     }
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     /* the logger must be the first option, or early messages bypass it */
-    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, srv,
-                                   MHD_OPTION_EXTERNAL_LOGGER, mhd_log_cb, srv, MHD_OPTION_ARRAY,
-                                   ops, MHD_OPTION_END);
+    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, srv, MHD_OPTION_EXTERNAL_LOGGER,
+                                   mhd_log_cb, srv, MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
     if (!srv->daemon) {
         if (srv->listen_fd >= 0)
             close(srv->listen_fd);

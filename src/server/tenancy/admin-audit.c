@@ -68,7 +68,7 @@ static int query_time(struct http_request *req, const char *name, char out[TIMES
         return 0;
     if (ids_timestamp_parse(v, &ms) < 0)
         return adm_field_problem(req, 400, "INVALID_QUERY", name,
-                             "must be an ISO 8601 UTC instant like 2026-01-31T09:30:00.000Z");
+                                 "must be an ISO 8601 UTC instant like 2026-01-31T09:30:00.000Z");
     ids_timestamp(ms, out);
     return 0;
 }
@@ -79,8 +79,8 @@ static json_t *audit_json(const struct store_result *res, size_t i)
     json_t *details = T(10) ? json_loads(T(10), JSON_DECODE_ANY, NULL) : NULL;
     return json_pack("{s:s,s:s,s:o,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:s}", "auditLogId", T(0),
                      "actorType", T(1), "actorId", adm_jstr(T(2)), "action", T(3), "outcome", T(4),
-                     "resourceType", adm_jstr(T(5)), "resourceId", adm_jstr(T(6)), "venueId", adm_jstr(T(7)),
-                     "requestId", adm_jstr(T(8)), "ip", adm_jstr(T(9)), "details",
+                     "resourceType", adm_jstr(T(5)), "resourceId", adm_jstr(T(6)), "venueId",
+                     adm_jstr(T(7)), "requestId", adm_jstr(T(8)), "ip", adm_jstr(T(9)), "details",
                      details ? details : json_null(), "createdAtUtc", T(11));
 #undef T
 }
@@ -143,4 +143,3 @@ int admin_audit_list(struct http_request *req, void *ud)
     store_result_free(res);
     return adm_reply_page(req, items, cursor);
 }
-

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* admin-users.c — the tenant-admin user and venue-role endpoints of spec §27.4 (design in admin.c). */
+/* admin-users.c — the tenant-admin user and venue-role endpoints of spec §27.4 (design in admin.c).
+ */
 #include "tenancy/admin-internal.h"
 
 #include <errno.h>
@@ -28,9 +29,9 @@ static json_t *user_json(const struct store_result *res, size_t i)
 {
 #define T(col) store_result_text(res, i, (col))
     return json_pack("{s:s,s:s,s:o,s:o,s:s,s:[],s:[],s:s,s:s}", "userId", T(UC_ID), "tenantId",
-                     T(UC_TENANT), "email", adm_jstr(T(UC_EMAIL)), "displayName", adm_jstr(T(UC_NAME)),
-                     "status", T(UC_STATUS), "tenantRoles", "capabilities", "createdAtUtc",
-                     T(UC_CREATED), "updatedAtUtc", T(UC_UPDATED));
+                     T(UC_TENANT), "email", adm_jstr(T(UC_EMAIL)), "displayName",
+                     adm_jstr(T(UC_NAME)), "status", T(UC_STATUS), "tenantRoles", "capabilities",
+                     "createdAtUtc", T(UC_CREATED), "updatedAtUtc", T(UC_UPDATED));
 #undef T
 }
 
@@ -273,7 +274,7 @@ int admin_user_create(struct http_request *req, void *ud)
     explicit_bzero(hash, sizeof(hash));
     if (r == -EEXIST)
         return adm_field_problem(req, 409, "EMAIL_TAKEN", "email",
-                             "belongs to another user of this tenant");
+                                 "belongs to another user of this tenant");
     if (r < 0) {
         json_decref(x.user);
         return r;
@@ -396,7 +397,7 @@ static int venue_roles_read(struct http_request *req, struct user_tx *x)
         return adm_field_problem(req, 400, "FIELD_REQUIRED", "venueRoles", "is required");
     if (!json_is_array(list) || json_array_size(list) > VENUE_ROLES_MAX)
         return adm_field_problem(req, 400, "INVALID_FIELD", "venueRoles",
-                             "must be an array of at most 500 {venueId, role} objects");
+                                 "must be an array of at most 500 {venueId, role} objects");
     size_t n = json_array_size(list);
     x->roles = xcalloc(n + 1, sizeof(*x->roles));
     json_auto_t *errors = json_array();
@@ -562,4 +563,3 @@ int admin_venue_roles_put(struct http_request *req, void *ud)
     free(x.roles);
     return r;
 }
-

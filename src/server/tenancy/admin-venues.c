@@ -49,16 +49,16 @@ static int venue_input_read(struct http_request *req, const char *in[VF_N])
     int r = http_body_allow(req, allowed);
     for (size_t i = 0; r >= 0 && i < VF_N; i++)
         r = adm_body_text(req, venue_fields[i].json, venue_fields[i].required,
-                      venue_fields[i].max_chars, &in[i]);
+                          venue_fields[i].max_chars, &in[i]);
     if (r < 0)
         return r;
     if (!tenant_timezone_valid(in[VF_TIMEZONE]))
         return adm_field_problem(req, 400, "INVALID_FIELD", "timezone",
-                             "is not an IANA time zone this server knows");
+                                 "is not an IANA time zone this server knows");
     const char *cc = in[VF_COUNTRY];
     if (cc && !(strlen(cc) == 2 && cc[0] >= 'A' && cc[0] <= 'Z' && cc[1] >= 'A' && cc[1] <= 'Z'))
         return adm_field_problem(req, 400, "INVALID_FIELD", "countryCode",
-                             "must be two upper-case letters (ISO 3166-1 alpha-2)");
+                                 "must be two upper-case letters (ISO 3166-1 alpha-2)");
     return 0;
 }
 
@@ -299,8 +299,9 @@ static int venue_update_tx(struct store_conn *c, void *ud)
     for (size_t f = 0; f < VF_N; f++) {
         const char *old = store_result_text(res, 0, VC_FIELDS + f);
         if (!adm_same(old, x->in[f]))
-            json_object_set_new(changes, venue_fields[f].json,
-                                json_pack("{s:o,s:o}", "from", adm_jstr(old), "to", adm_jstr(x->in[f])));
+            json_object_set_new(
+                changes, venue_fields[f].json,
+                json_pack("{s:o,s:o}", "from", adm_jstr(old), "to", adm_jstr(x->in[f])));
     }
     bool tz_changed = json_object_get(changes, "timezone") != NULL;
     char old_updated[TIMESTAMP_STR_LEN], now[TIMESTAMP_STR_LEN];
@@ -390,4 +391,3 @@ int admin_venue_update(struct http_request *req, void *ud)
     }
     return venue_reply(req, 200, x.venue);
 }
-

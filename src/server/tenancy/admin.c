@@ -61,7 +61,7 @@ size_t adm_utf8_chars(const char *s)
 
 /* A problem naming one field, shaped like http_body_string()'s. Returns -ECANCELED. */
 int adm_field_problem(struct http_request *req, unsigned status, const char *code,
-                         const char *field, const char *message)
+                      const char *field, const char *message)
 {
     char detail[200];
     snprintf(detail, sizeof(detail), "%s %s.", field, message);
@@ -72,7 +72,7 @@ int adm_field_problem(struct http_request *req, unsigned status, const char *cod
 
 /* A string member of the body of at most @max_chars characters (jansson holds UTF-8 only). */
 int adm_body_text(struct http_request *req, const char *name, bool required, size_t max_chars,
-                     const char **ret)
+                  const char **ret)
 {
     const char *s;
     int r = http_body_string(req, name, required, 4 * max_chars, &s);
@@ -91,7 +91,8 @@ int adm_query_contains(struct http_request *req, char **ret)
     const char *q = http_req_query(req, "q");
     size_t n = q ? strlen(q) : 0;
     if (n > QUERY_MAX_BYTES || (q && !jsonx_utf8_valid(q)))
-        return adm_field_problem(req, 400, "INVALID_QUERY", "q", "must be text of at most 200 bytes");
+        return adm_field_problem(req, 400, "INVALID_QUERY", "q",
+                                 "must be text of at most 200 bytes");
     char *p = xmalloc(2 * n + 3), *o = p;
     *o++ = '%';
     for (size_t i = 0; i < n; i++) {
@@ -109,7 +110,7 @@ int adm_query_contains(struct http_request *req, char **ret)
 /* The rows of a page query that asked for limit + 1: how many to show, and the cursor to the
  * next page (sort keys in columns @k0, @k1 of the last row shown) when there is one. */
 char *adm_page_next(const struct store_result *res, unsigned limit, size_t k0, size_t k1,
-                       size_t *ret_shown)
+                    size_t *ret_shown)
 {
     size_t n = store_result_rows(res);
     *ret_shown = n > limit ? limit : n;
@@ -128,7 +129,7 @@ int adm_reply_page(struct http_request *req, json_t *items, char *cursor)
 }
 
 void adm_set_location(struct http_request *req, const char *tenant_id, const char *kind,
-                         const char *id)
+                      const char *id)
 {
     char loc[160];
     snprintf(loc, sizeof(loc), "/v1/tenants/%s/%s/%s", tenant_id, kind, id);
