@@ -10,6 +10,7 @@
 #include "app.h"
 #include "auth/ratelimit.h"
 #include "clock.h"
+#include "hash.h"
 #include "ids.h"
 #include "macro.h"
 
@@ -164,9 +165,9 @@ int limits_check(struct app *app, struct http_request *req, const char *cls, con
         }
     }
     /* keys longer than the limiter takes (a long email) are hashed down to a fixed length */
-    char hashed[65];
+    char hashed[HASH_SHA256_HEX_LEN];
     if (strlen(key) > 200) {
-        http_etag_of(key, strlen(key), hashed);
+        hash_sha256_hex(key, strlen(key), hashed);
         key = hashed;
     }
     struct ratelimit_result res;

@@ -14,7 +14,6 @@
 #include <pthread.h>
 #include <string.h>
 
-#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "app.h"
@@ -22,29 +21,18 @@
 #include "auth/auth.h"
 #include "auth/limits.h"
 #include "clock.h"
+#include "hash.h"
 #include "ids.h"
 #include "jsonx.h"
 #include "log.h"
 #include "macro.h"
+#include "tenancy/tenant.h"
 
 #define EMAIL_MAX        254
 #define PASSWORD_MAX     256
 #define REFRESH_PREFIX   "rt_"
 #define REFRESH_LEN      (3 + 43) /* prefix + base64url of 32 bytes */
 #define LOGIN_CANDIDATES 8        /* users of several tenants may share an email */
-
-static void sha256_hex(const char *s, char out[65])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL);
-    static const char hex[] = "0123456789abcdef";
-    for (unsigned i = 0; i < 32; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[64] = '\0';
-}
 
 /* Reads the user's current roles and capabilities into claims for a new token. */
 static int claims_load(struct store_conn *c, const char *tenant_id, const char *user_id,
@@ -101,8 +89,8 @@ static int refresh_insert(struct app *app, struct store_conn *c, const char *ten
     memcpy(out, REFRESH_PREFIX, 3);
     sodium_bin2base64(out + 3, REFRESH_LEN + 1 - 3, raw, sizeof(raw),
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    char hash[65], id[UUID_STR_LEN], now[TIMESTAMP_STR_LEN], exp[TIMESTAMP_STR_LEN];
-    sha256_hex(out, hash);
+    char hash[HASH_SHA256_HEX_LEN], id[UUID_STR_LEN], now[TIMESTAMP_STR_LEN], exp[TIMESTAMP_STR_LEN];
+    hash_sha256_hex(out, strlen(out), hash);
     ids_uuid(id);
     int64_t now_ms = clock_now_ms();
     ids_timestamp(now_ms, now);
@@ -195,10 +183,7 @@ static int login(struct http_request *req, void *ud)
         (r = http_body_string(req, "password", true, PASSWORD_MAX, &password)) < 0 ||
         (r = http_body_string(req, "tenantId", false, 64, &tenant_id)) < 0)
         return r;
-    _cleanup_free_ char *normalized = xstrdup(email);
-    for (char *p = normalized; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
+    _cleanup_free_ char *normalized = tenant_email_normalize(email);
     /* per account, whatever the IP (the route's class already limits per IP) */
     if ((r = limits_check(app, req, "login_account", normalized, NULL)) < 0)
         return r;
@@ -271,7 +256,7 @@ enum refresh_outcome { REFRESH_OK, REFRESH_UNKNOWN, REFRESH_REUSED, REFRESH_EXPI
 struct refresh_tx {
     struct app *app;
     struct http_request *req;
-    char hash[65];
+    char hash[HASH_SHA256_HEX_LEN];
     bool logout;
     enum refresh_outcome outcome;
     struct token_claims claims;
@@ -385,7 +370,7 @@ static int refresh_common(struct http_request *req, struct app *app, bool logout
         (r = http_body_string(req, "refreshToken", true, 128, &token)) < 0)
         return r;
     struct refresh_tx x = {.app = app, .req = req, .logout = logout};
-    sha256_hex(token, x.hash);
+    hash_sha256_hex(token, strlen(token), x.hash);
     if (!logout && (r = refresh_rate_limit(app, req, x.hash)) < 0)
         return r;
     r = store_tx(app->store, 0, refresh_tx, &x);
