@@ -6,6 +6,7 @@
 #include <time.h>
 
 static _Atomic int64_t fake_ms;
+static _Atomic int64_t offset_ms;
 
 int64_t clock_now_ms(void)
 {
@@ -14,7 +15,8 @@ int64_t clock_now_ms(void)
         return f;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
+           atomic_load_explicit(&offset_ms, memory_order_relaxed);
 }
 
 int64_t clock_mono_ns(void)
@@ -27,4 +29,9 @@ int64_t clock_mono_ns(void)
 void clock_set_fake_ms(int64_t ms)
 {
     atomic_store_explicit(&fake_ms, ms, memory_order_relaxed);
+}
+
+void clock_set_offset_ms(int64_t ms)
+{
+    atomic_store_explicit(&offset_ms, ms, memory_order_relaxed);
 }

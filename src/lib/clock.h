@@ -15,3 +15,6 @@ int64_t clock_mono_ns(void);
 
 /** Tests only: make clock_now_ms() return @ms (0 restores the real clock). */
 void clock_set_fake_ms(int64_t ms);
+
+/** Tests only: make clock_now_ms() run @ms ahead of (or behind) the real clock; 0 restores it. */
+void clock_set_offset_ms(int64_t ms);

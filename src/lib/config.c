@@ -59,6 +59,11 @@ static const struct opt opts[] = {
     STR(rate_limits, "", "rate limits over the defaults: class=limit/seconds,…"),
     STR(tenant_rate_limits, "", "per-tenant rate limits: tenantId:class=limit/seconds,…"),
     INT(rate_limit_keys, "1000000", 1000, 67108864, "rate-limit counters kept at most"),
+    INT(max_upload_bytes, "209715200", 1, 68719476736, "largest file an upload session accepts"),
+    INT(media_workers, "2", 0, 64, "media processing threads (0 = this instance does not process)"),
+    STR(media_public_url, "", "base URL of media and thumbnail URLs (a CDN; default public_url)"),
+    INT(media_url_ttl_s, "86400", 60, 31536000, "lifetime of a signed media URL (rounded up to the hour)"),
+    STR(media_signing_key, "", "HMAC key of media URLs, base64url (default: data_dir/media-signing.key)"),
     BOOL(demo, "false", "create a demo tenant, venue and admin on first start"),
     BOOL(test_routes, "false", "serve /v1/_test/* (for the API test suite only)"),
 };

@@ -41,6 +41,11 @@ struct config {
     char *rate_limits;        /* "class=limit/seconds,…" over the §27.1 defaults */
     char *tenant_rate_limits; /* "tenantId:class=limit/seconds,…" */
     int64_t rate_limit_keys;  /* counters kept at most */
+    int64_t max_upload_bytes;  /* largest upload session (FILE_SIZE_EXCEEDED above) */
+    int64_t media_workers;     /* processing threads; 0 = none on this instance */
+    char *media_public_url;    /* base of media URLs; empty = public_url */
+    int64_t media_url_ttl_s;   /* signed media URL lifetime, rounded up to the hour */
+    char *media_signing_key;   /* base64url HMAC key; empty = <data_dir>/media-signing.key */
     bool demo;            /* create a demo tenant, venue and admin on first start */
     bool test_routes;     /* register the /v1/_test routes of the API test suite */
 };

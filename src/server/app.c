@@ -13,6 +13,7 @@
 #include "auth/limits.h"
 #include "auth/ratelimit.h"
 #include "auth/token.h"
+#include "content/content.h"
 #include "macro.h"
 #include "tenancy/admin.h"
 
@@ -22,6 +23,7 @@ static const module_register_fn modules[] = {
     health_register,
     auth_register,
     tenant_admin_register,
+    content_register,
     testing_register,
 };
 
@@ -97,8 +99,14 @@ int app_http_setup(struct app *app, bool external)
     return 0;
 }
 
+int app_start_background(struct app *app)
+{
+    return content_start(app);
+}
+
 void app_release(struct app *app)
 {
+    content_release(app); /* its threads use the store and the server: stop them first */
     app->http = http_server_free(app->http);
     app->token_keys = token_keys_free(app->token_keys);
     app->ratelimiter = ratelimiter_free(app->ratelimiter);

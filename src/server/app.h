@@ -17,6 +17,7 @@ struct app {
     struct token_keys *token_keys; /* auth: access-token signing keys */
     struct ratelimiter *ratelimiter; /* auth: request counters */
     struct limits *limits;           /* auth: the rate-limit classes in force */
+    struct content *content;         /* content: assets, uploads, workers, origin */
 };
 
 /** Resolves the store URL from the configuration (sqlite under data_dir by default) and opens
@@ -35,6 +36,9 @@ int testing_register(struct app *app);
 
 /** Registers authentication, the session endpoints and the authorization hook (auth/). */
 int auth_register(struct app *app);
+
+/** Starts the background work (media workers, jobs) once the server is listening. */
+int app_start_background(struct app *app);
 
 /** Releases everything the app holds. */
 void app_release(struct app *app);

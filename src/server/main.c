@@ -19,6 +19,7 @@
 #include <sodium.h>
 
 #include "app.h"
+#include "content/inspect.h"
 #include "ids.h"
 #include "log.h"
 #include "macro.h"
@@ -179,6 +180,8 @@ static int cmd_serve(int argc, char **argv)
     if (app.cfg.demo)
         demo_seed(&app);
     r = app_http_setup(&app, false);
+    if (r == 0)
+        r = app_start_background(&app);
     if (r == 0)
         r = http_server_start(app.http);
     if (r < 0) {
@@ -357,6 +360,8 @@ int main(int argc, char **argv)
         return cmd_migrate(argc - 2, argv + 2);
     if (!strcmp(cmd, "routes"))
         return cmd_routes(argc - 2, argv + 2);
+    if (!strcmp(cmd, "media-inspect"))
+        return media_inspect_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "create-tenant"))
         return cmd_create_tenant(argc - 2, argv + 2);
     fprintf(stderr, "marqueed: unknown command \"%s\" (see marqueed --help)\n", cmd);

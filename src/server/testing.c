@@ -4,7 +4,8 @@
  * (never by default). They exercise the shared HTTP machinery end to end through the real
  * server before the domain modules that use it exist: a JSON body (size, depth, content type,
  * error positions), strong ETags with If-None-Match → 304 and If-Match → 428/412, and cursor
- * pagination over a fixed list.
+ * pagination over a fixed list. And the levers of time: move marqueed's clock, run a
+ * background job now (so the §13.5 timeouts are tested in seconds, not hours).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +13,8 @@
 
 #include "app.h"
 #include "auth/auth.h"
+#include "clock.h"
+#include "content/content.h"
 #include "http/http.h"
 #include "macro.h"
 
@@ -98,7 +101,44 @@ static int whoami(struct http_request *req, void *ud)
                                      "venueParam", http_req_param(req, "venueId")));
 }
 
+/* {"offsetMs": n}: clock_now_ms() runs n ms from the real clock (0 restores it). */
+static int clock_move(struct http_request *req, void *ud)
+{
+    json_t *off = json_object_get(http_req_json(req), "offsetMs");
+    if (!json_is_integer(off))
+        return http_reply_problem(req, 400, "INVALID_FIELD", "offsetMs must be an integer.", NULL);
+    clock_set_offset_ms(json_integer_value(off));
+    return http_reply_json(req, 200, json_pack("{s:I}", "nowMs", (json_int_t)clock_now_ms()));
+}
+
+static int job_run(struct http_request *req, void *ud)
+{
+    struct app *app = ud;
+    const char *name = http_req_param(req, "name");
+    json_t *result = NULL;
+    int r;
+    if (!strcmp(name, "asset-timeouts"))
+        r = jobs_asset_timeouts(content_of(app), &result);
+    else if (!strcmp(name, "storage-cleanup"))
+        r = jobs_storage_cleanup(content_of(app), &result);
+    else
+        return -ENOENT;
+    if (r < 0)
+        return r;
+    return http_reply_json(req, 200, result);
+}
+
 static const struct http_route routes[] = {
+    {.audience = HTTP_PUBLIC,
+     .method = HTTP_POST,
+     .pattern = "/v1/_test/clock",
+     .flags = HTTP_BODY_JSON | HTTP_NO_RATE_LIMIT,
+     .handler = clock_move},
+    {.audience = HTTP_PUBLIC,
+     .method = HTTP_POST,
+     .pattern = "/v1/_test/jobs/{name}",
+     .flags = HTTP_NO_RATE_LIMIT,
+     .handler = job_run},
     {.method = HTTP_GET,
      .pattern = "/v1/_test/tenants/{tenantId}/admin",
      .audience = HTTP_USER,

@@ -40,8 +40,8 @@ const struct auth_actor *auth_actor(const struct http_request *req)
 
 /* The caller's effective role on a venue of its own tenant: a tenant admin manages every
  * venue, a tenant viewer views every venue, anyone else has the role given on that venue. */
-static int venue_access(struct app *app, const struct token_claims *cl, const char *venue_id,
-                        enum venue_role *ret)
+int auth_venue_role(struct app *app, const struct token_claims *cl, const char *venue_id,
+                    enum venue_role *ret)
 {
     if (cl->tenant_roles & TROLE_ADMIN) {
         *ret = VROLE_MANAGER;
@@ -107,7 +107,7 @@ static int authorize(struct app *app, struct http_request *req, const struct htt
             return r;
         if (r == 0)
             return hidden(req);
-        if ((r = venue_access(app, cl, venue, &role)) < 0)
+        if ((r = auth_venue_role(app, cl, venue, &role)) < 0)
             return r;
         if (role == VROLE_NONE)
             return hidden(req);

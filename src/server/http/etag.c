@@ -79,9 +79,9 @@ bool http_not_modified(struct http_request *req, const char *etag, size_t length
 
 int http_reply_json_etag(struct http_request *req, json_t *body)
 {
-    size_t n = json_dumpb(body, NULL, 0, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    size_t n = json_dumpb(body, NULL, 0, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
     char *text = xmalloc(n + 1);
-    json_dumpb(body, text, n, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_dumpb(body, text, n, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
     json_decref(body);
     char etag[HTTP_ETAG_LEN];
     http_etag_of(text, n, etag);

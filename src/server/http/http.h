@@ -50,6 +50,9 @@ enum http_route_flags {
     HTTP_BODY_JSON = 1 << 0, /* the request must carry an application/json body (415, 400) */
     HTTP_NO_LOG = 1 << 1,    /* no request log line (health probes at debug level) */
     HTTP_NO_RATE_LIMIT = 1 << 2, /* operator probes: never throttled, no X-RateLimit headers */
+    HTTP_BODY_STREAM = 1 << 3,   /* the body is handed over as it arrives (http_req_stream) */
+    HTTP_SIGNED_URL = 1 << 4,    /* public, but the handler requires a signed URL (403 without);
+                                    declared so the route table (and its tests) know it */
 };
 
 typedef int (*http_handler_fn)(struct http_request *req, void *userdata);
@@ -133,6 +136,55 @@ int http_reply_problem(struct http_request *req, unsigned status, const char *co
 
 /** True once a reply has been made for this request. */
 bool http_replied(const struct http_request *req);
+
+/**
+ * Replies @status with @length bytes of the open file @fd from @offset, sent by the kernel
+ * (sendfile) without passing through user space. Takes @fd: it is closed when the response is
+ * done, and also when this fails (-EALREADY: a reply was already made).
+ */
+int http_reply_file(struct http_request *req, unsigned status, const char *content_type, int fd,
+                    uint64_t offset, uint64_t length);
+
+/* ---- streamed request bodies ------------------------------------------------------------- */
+
+/**
+ * A route flagged HTTP_BODY_STREAM gets its handler called as soon as the request head is in
+ * and authorized, before any byte of the body, with no body limit and no request_timeout_s
+ * (only the idle timeout): the handler checks what it can, then either replies (a refusal;
+ * the body is dropped) or calls http_req_stream() to receive the body:
+ *   data     each piece, in order. 0 to go on; -errno (or -ECANCELED after replying) stops:
+ *            the rest of the body is dropped and the reply made (or the errno's problem) sent.
+ *   end      the whole body is in (never called after data failed): reply like a handler.
+ *   release  exactly once when the request is over — answered, refused, or @aborted (the
+ *            client went away mid-body): what has been received is the handler's to keep.
+ */
+struct http_body_stream {
+    int (*data)(struct http_request *req, const void *data, size_t len, void *ctx);
+    int (*end)(struct http_request *req, void *ctx);
+    void (*release)(void *ctx, bool aborted);
+};
+
+void http_req_stream(struct http_request *req, const struct http_body_stream *ops, void *ctx);
+
+/** The declared Content-Length of the body; -1 when there is none (chunked or no body). */
+int64_t http_req_content_length(const struct http_request *req);
+
+/* ---- byte ranges (range.c) --------------------------------------------------------------- */
+
+/**
+ * The one "bytes=" range of a Range header over a representation of @size bytes: 1 with the
+ * span in *@ret_first and *@ret_len; 0 to serve it whole (no header, another unit, several ranges,
+ * a malformed value — RFC 9110 §14.2 lets a server ignore those); -ERANGE when unsatisfiable
+ * (416).
+ */
+int http_range_parse(const char *v, int64_t size, int64_t *ret_first, int64_t *ret_len);
+
+/**
+ * A request's Content-Range: "bytes FIRST-LAST/TOTAL" (*@ret_first ≥ 0, FIRST ≤ LAST < TOTAL)
+ * or "bytes *\/TOTAL" (*@ret_first = *@ret_last = -1). 0 or -EINVAL.
+ */
+int http_content_range_parse(const char *v, int64_t *ret_first, int64_t *ret_last,
+                             int64_t *ret_total);
 
 /* ---- ETags (strong) ---------------------------------------------------------------------- */
 

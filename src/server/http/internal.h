@@ -46,6 +46,11 @@ struct http_request {
     void *actor;
     void (*actor_free)(void *);
 
+    /* a streamed body (HTTP_BODY_STREAM) */
+    const struct http_body_stream *stream;
+    void *stream_ctx;
+    bool stream_failed;
+
     /* the answer */
     bool replied;
     bool queued;
@@ -54,10 +59,14 @@ struct http_request {
     size_t resp_len;
     size_t not_modified_length; /* for a 304: the length of the 200 it stands for */
     const char *resp_type;
+    int resp_fd;           /* a file reply: -1 when none */
+    uint64_t resp_offset;
     struct http_header *hdrs;
     size_t n_hdrs;
 };
 
+/** request.c: ends a streamed body's life (release once; @aborted as told). */
+void http_request_stream_release(struct http_request *req, bool aborted);
 /** request.c: frees a request and everything it holds. Accepts NULL. */
 void http_request_free(struct http_request *req);
 /** request.c: a 304 standing for a 200 of @length bytes (no body is ever sent). */
@@ -66,8 +75,6 @@ int http_reply_not_modified(struct http_request *req, size_t length);
 unsigned http_status_for_errno(int err, const char **ret_code);
 /** problem.c: reason phrase of a status. */
 const char *http_status_title(unsigned status);
-/** server.c: the problem `type` base URL. */
-const char *http_server_public_url(const struct http_server *srv);
 
 /* metrics.c — request counters and latency histograms by route; lock-free (relaxed atomics). */
 struct http_metrics;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -144,10 +145,34 @@ void *http_req_actor(const struct http_request *req)
     return req->actor;
 }
 
+void http_request_stream_release(struct http_request *req, bool aborted)
+{
+    const struct http_body_stream *ops = req->stream;
+    req->stream = NULL;
+    if (ops && ops->release)
+        ops->release(req->stream_ctx, aborted);
+}
+
+void http_req_stream(struct http_request *req, const struct http_body_stream *ops, void *ctx)
+{
+    http_request_stream_release(req, true); /* a second call replaces the first */
+    req->stream = ops;
+    req->stream_ctx = ctx;
+}
+
+int64_t http_req_content_length(const struct http_request *req)
+{
+    const char *cl = http_req_header(req, "Content-Length");
+    return cl && req->declared_len != UINT64_MAX ? (int64_t)req->declared_len : -1;
+}
+
 void http_request_free(struct http_request *req)
 {
     if (!req)
         return;
+    http_request_stream_release(req, true);
+    if (req->resp_fd >= 0)
+        close(req->resp_fd);
     router_match_release(&req->match);
     buf_release(&req->body);
     json_decref(req->json);
@@ -211,9 +236,9 @@ int http_reply_json(struct http_request *req, unsigned status, json_t *body)
                            req->path ? req->path : ""));
         return http_reply_problem(req, 500, "INTERNAL_ERROR", "The server failed to answer.", NULL);
     }
-    size_t n = json_dumpb(b, NULL, 0, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    size_t n = json_dumpb(b, NULL, 0, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
     char *out = xmalloc(n + 1);
-    json_dumpb(b, out, n, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_dumpb(b, out, n, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
     out[n] = '\0';
     return reply_set(req, status, "application/json", out, n);
 }
@@ -228,6 +253,20 @@ int http_reply_data(struct http_request *req, unsigned status, const char *conte
     /* content_type must outlive the request: keep a copy as a header-owned string. */
     http_reply_header(req, "Content-Type", content_type);
     return reply_set(req, status, NULL, copy, len);
+}
+
+int http_reply_file(struct http_request *req, unsigned status, const char *content_type, int fd,
+                    uint64_t offset, uint64_t length)
+{
+    if (req->replied) {
+        close(fd);
+        return -EALREADY;
+    }
+    http_reply_header(req, "Content-Type", content_type);
+    reply_set(req, status, NULL, NULL, (size_t)length);
+    req->resp_fd = fd;
+    req->resp_offset = offset;
+    return 0;
 }
 
 int http_reply_not_modified(struct http_request *req, size_t length)
@@ -262,9 +301,9 @@ int http_reply_problem(struct http_request *req, unsigned status, const char *co
     json_object_set_new(p, "requestId", json_string(req->request_id));
     if (x)
         json_object_update_missing(p, x);
-    size_t n = json_dumpb(p, NULL, 0, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    size_t n = json_dumpb(p, NULL, 0, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
     char *out = xmalloc(n + 1);
-    json_dumpb(p, out, n, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_dumpb(p, out, n, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
     out[n] = '\0';
     json_decref(p);
     reply_set(req, status, "application/problem+json", out, n);

@@ -248,6 +248,8 @@ static char *target_path(const char *raw_uri)
 
 /* Decides everything that can be decided from the header block. Records a problem reply on
  * the request when the answer is already known; never queues. */
+static void reply_errno(struct http_request *req, int r);
+
 static void request_begin(struct http_request *req, const char *raw_uri, const char *version)
 {
     struct http_server *srv = req->srv;
@@ -332,10 +334,12 @@ static void request_begin(struct http_request *req, const char *raw_uri, const c
     req->matched = true;
     req->metrics_slot = req->match.entry->index;
     const struct http_route *route = &req->match.entry->route;
-    req->body_limit = route->max_body ? route->max_body : srv->opts.max_body;
+    bool streamed = route->flags & HTTP_BODY_STREAM;
+    /* a streamed body is the handler's to judge; one it refuses is dropped only when small */
+    req->body_limit = streamed ? 0 : route->max_body ? route->max_body : srv->opts.max_body;
     buf_init(&req->body, req->body_limit);
 
-    if (req->declared_len > 0) {
+    if (req->declared_len > 0 && !streamed) {
         if (req->declared_len > req->body_limit) {
             char d[128];
             snprintf(d, sizeof(d), "The request body is larger than %zu bytes.", req->body_limit);
@@ -358,6 +362,17 @@ static void request_begin(struct http_request *req, const char *raw_uri, const c
         http_reply_header(req, "WWW-Authenticate", "Bearer");
         http_reply_problem(req, 401, "UNAUTHORIZED", "Authentication is required.", NULL);
         return;
+    }
+    if (!req->replied && streamed) {
+        /* the handler sees the head now and takes the body as it comes (http_req_stream) */
+        r = route->handler(req, req->match.entry->userdata);
+        if (!req->replied && r >= 0 && !req->stream) {
+            log_msg(LOG_ERROR, "handler_no_stream", "streaming handler for %s neither replied "
+                    "nor took the body", route->pattern);
+            r = -ENOTRECOVERABLE;
+        }
+        if (!req->replied && r < 0)
+            reply_errno(req, r);
     }
 }
 
@@ -385,7 +400,8 @@ static void request_dispatch(struct http_request *req)
             return;
         }
     }
-    int r = route->handler(req, req->match.entry->userdata);
+    int r = req->stream ? req->stream->end(req, req->stream_ctx)
+                        : route->handler(req, req->match.entry->userdata);
     if (req->replied)
         return;
     if (r >= 0) {
@@ -394,6 +410,13 @@ static void request_dispatch(struct http_request *req)
         http_reply_problem(req, 500, "INTERNAL_ERROR", "The server failed to answer.", NULL);
         return;
     }
+    reply_errno(req, r);
+}
+
+/* The problem+json for a handler's -errno (see problem.c). */
+static void reply_errno(struct http_request *req, int r)
+{
+    const struct http_route *route = &req->match.entry->route;
     const char *code;
     unsigned status = http_status_for_errno(r, &code);
     if (status == 500)
@@ -422,11 +445,17 @@ static enum MHD_Result request_queue(struct http_request *req)
          * Content-Length: give it the size of the 200, whose bytes are never read. */
         resp = MHD_create_response_from_callback(req->not_modified_length, 4096, no_body_cb, NULL,
                                                  NULL);
+    else if (req->resp_fd >= 0)
+        /* sendfile(2) from the page cache; the response owns (and closes) the descriptor */
+        resp = MHD_create_response_from_fd_at_offset64(req->resp_len, req->resp_fd,
+                                                       req->resp_offset);
     else
         resp = MHD_create_response_from_buffer(
             req->resp_len, req->resp_body ? req->resp_body : (void *)"", MHD_RESPMEM_MUST_COPY);
     if (!resp)
         return MHD_NO;
+    if (req->resp_fd >= 0 && req->status != 304)
+        req->resp_fd = -1;
     MHD_add_response_header(resp, "X-Request-Id", req->request_id);
     if (req->resp_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req->resp_type);
@@ -456,6 +485,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         req->method = router_method_parse(method);
         req->method_name = method;
         req->metrics_slot = SIZE_MAX;
+        req->resp_fd = -1;
         *con_cls = req;
         atomic_fetch_add(&srv->in_flight, 1);
         const union MHD_ConnectionInfo *ci =
@@ -479,6 +509,17 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
+        if (req->stream && !req->replied) {
+            /* a streamed body: no overall deadline (large uploads), the idle timeout holds */
+            int r = req->stream->data(req, upload_data, n, req->stream_ctx);
+            if (r < 0) {
+                if (!req->replied)
+                    reply_errno(req, r);
+                http_request_stream_release(req, false);
+                req->discard_body = true;
+            }
+            return MHD_YES;
+        }
         if (clock_mono_ns() - req->start_ns > (int64_t)srv->opts.request_timeout_s * 1000000000) {
             if (!req->replied)
                 http_reply_problem(req, 408, "REQUEST_TIMEOUT",
@@ -551,6 +592,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     unsigned status = req->queued ? req->status : 0;
     http_metrics_observe(srv->metrics, req->matched ? req->metrics_slot : SIZE_MAX,
                          req->method ? req->method : HTTP_GET, status, dur);
+    http_request_stream_release(req, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
     bool quiet = req->matched && (req->match.entry->route.flags & HTTP_NO_LOG);
     enum log_level lvl = quiet ? LOG_DEBUG : (status >= 500 || status == 0 ? LOG_WARN : LOG_INFO);
     if (log_enabled(lvl))
@@ -816,11 +858,12 @@ json_t *http_server_route_table(const struct http_server *srv)
     for (size_t i = 0; i < router_count(srv->router); i++) {
         const struct http_route *rt = &router_entry_at(srv->router, i)->route;
         json_array_append_new(
-            out, json_pack("{s:s,s:s,s:s,s:i,s:i,s:s?,s:b}", "method",
+            out, json_pack("{s:s,s:s,s:s,s:i,s:i,s:s?,s:b,s:b}", "method",
                            router_method_name(rt->method), "pattern", rt->pattern, "audience",
                            audiences[rt->audience <= HTTP_DEVICE ? rt->audience : 0], "minRole",
                            (int)rt->min_role, "capability", (int)rt->capability, "rateClass",
-                           rt->rate_class, "bodyJson", (rt->flags & HTTP_BODY_JSON) != 0));
+                           rt->rate_class, "bodyJson", (rt->flags & HTTP_BODY_JSON) != 0,
+                           "signedUrl", (rt->flags & HTTP_SIGNED_URL) != 0));
     }
     return out;
 }

@@ -56,6 +56,10 @@ int http_server_start(struct http_server *srv);
 /** The bound port (after start). */
 uint16_t http_server_port(const struct http_server *srv);
 
+/** The base URL clients reach this server at (public_url, or derived from the listen address
+ *  once started), without a trailing slash. */
+const char *http_server_public_url(const struct http_server *srv);
+
 /** Stops accepting new connections; requests already received go on. */
 void http_server_quiesce(struct http_server *srv);
 

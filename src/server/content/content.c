@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/* content.c — the content module's life: set-up, start, stop (design in content.h). */
+#include "content/content.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "app.h"
+#include "log.h"
+#include "macro.h"
+
+struct content *content_of(struct app *app)
+{
+    return app->content;
+}
+
+int content_register(struct app *app)
+{
+    struct content *c = xcalloc(1, sizeof(*c));
+    c->app = app;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->store_lock, NULL);
+    pthread_cond_init(&c->wake, NULL);
+    pthread_cond_init(&c->jobs_wake, NULL);
+    app->content = c;
+
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0)
+        return -errno;
+    exe[n] = '\0';
+    c->self_exe = xstrdup(exe);
+
+    int r;
+    if ((r = assets_register(app)) < 0)
+        return r;
+    return origin_register(app);
+}
+
+/* Directories and the key are set up here, not at registration: `marqueed routes` and the
+ * fuzzer register every module without a data directory. */
+int content_start(struct app *app)
+{
+    struct content *c = app->content;
+    int r = objstore_init(c, app->cfg.data_dir);
+    if (r < 0) {
+        log_msg(LOG_ERROR, "object_store_unusable", "%s: %s", app->cfg.data_dir, strerror(-r));
+        return r;
+    }
+    const char *problem = NULL;
+    r = content_key_load(c, app->cfg.media_signing_key, app->cfg.data_dir, &problem);
+    if (r < 0) {
+        log_msg(LOG_ERROR, "media_signing_key_invalid", "%s", problem);
+        return r;
+    }
+    r = worker_start(c, (unsigned)app->cfg.media_workers);
+    if (r >= 0)
+        r = jobs_start(c);
+    return r;
+}
+
+void content_release(struct app *app)
+{
+    struct content *c = app->content;
+    if (!c)
+        return;
+    jobs_stop(c);
+    worker_stop(c);
+    for (size_t i = 0; i < c->n_busy; i++)
+        free(c->busy_uploads[i]);
+    free(c->busy_uploads);
+    free(c->queue);
+    free(c->processing);
+    free(c->uploads_dir);
+    free(c->objects_dir);
+    free(c->tmp_dir);
+    free(c->self_exe);
+    sodium_memzero(c->key, sizeof(c->key));
+    pthread_mutex_destroy(&c->lock);
+    pthread_mutex_destroy(&c->store_lock);
+    pthread_cond_destroy(&c->wake);
+    pthread_cond_destroy(&c->jobs_wake);
+    free(c);
+    app->content = NULL;
+}

@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: MIT */
+/* media-rules.c — placeholder. */
+#include "content/media-rules.h"

@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: MIT */
+/* media-rules.h — placeholder. */
+#pragma once

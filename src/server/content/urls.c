@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * urls.c — signed, expiring URLs of the object store and the media origin (spec §32.3).
+ *
+ * A signature is HMAC-SHA256(key, "<class>\n<path>\n<expires>") in hex, carried with the
+ * expiry (Unix seconds) in the query: `?expires=…&signature=…`. The class says what the URL
+ * is for (GET of media, PUT of an upload), so one kind can never be used as the other; the
+ * path is the raw request path, so nothing in it can be changed. Media URLs expire on the
+ * hour after media_url_ttl_s: within that hour an asset keeps one URL, which a CDN, the
+ * player's cache and the manifest ETag all depend on.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "app.h"
+#include "clock.h"
+#include "content/content.h"
+#include "macro.h"
+
+#define KEY_MIN_BYTES 32
+
+static int key_decode(struct content *c, const char *text, size_t len)
+{
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' ' || text[len - 1] == '\r'))
+        len--;
+    if (sodium_base642bin(c->key, sizeof(c->key), text, len, NULL, &c->key_len, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        c->key_len < KEY_MIN_BYTES)
+        return -EINVAL;
+    return 0;
+}
+
+/* A new key file, atomically: temp name, fsync, link (a concurrent start keeps the first). */
+static int key_generate(const char *path)
+{
+    unsigned char secret[32];
+    char b64[64];
+    randombytes_buf(secret, sizeof(secret));
+    sodium_bin2base64(b64, sizeof(b64), secret, sizeof(secret),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(secret, sizeof(secret));
+    _cleanup_free_ char *tmp = xasprintf("%s.tmp-%d", path, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    int r = dprintf(fd, "%s\n", b64) < 0 || fsync(fd) < 0 ? -errno : 0;
+    sodium_memzero(b64, sizeof(b64));
+    close(fd);
+    if (r == 0 && link(tmp, path) < 0 && errno != EEXIST)
+        r = -errno;
+    unlink(tmp);
+    return r;
+}
+
+int content_key_load(struct content *c, const char *spec, const char *data_dir,
+                     const char **ret_problem)
+{
+    *ret_problem = "the media signing key must be base64url (no padding) of 32 to 64 bytes";
+    if (spec && *spec)
+        return key_decode(c, spec, strlen(spec));
+    _cleanup_free_ char *path = xasprintf("%s/media-signing.key", data_dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ENOENT) {
+        int r = key_generate(path);
+        if (r < 0) {
+            *ret_problem = "cannot create the media signing key file";
+            return r;
+        }
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    }
+    if (fd < 0) {
+        *ret_problem = "cannot read the media signing key file";
+        return -errno;
+    }
+    struct stat st;
+    char text[256];
+    ssize_t n = -1;
+    if (fstat(fd, &st) == 0 && !(st.st_mode & 077))
+        n = read(fd, text, sizeof(text) - 1);
+    else
+        *ret_problem = "the media signing key file must not be readable by group or others";
+    close(fd);
+    if (n < 0)
+        return -EINVAL;
+    int r = key_decode(c, text, (size_t)n);
+    sodium_memzero(text, sizeof(text));
+    return r;
+}
+
+void content_sign(const struct content *c, const char *cls, const char *path, int64_t expires,
+                  char out[HASH_SHA256_HEX_LEN])
+{
+    _cleanup_free_ char *msg = xasprintf("%s\n%s\n%lld", cls, path, (long long)expires);
+    hash_hmac_sha256_hex(c->key, c->key_len, msg, strlen(msg), out);
+}
+
+int content_verify(struct http_request *req, const struct content *c, const char *cls)
+{
+    const char *exp_s = http_req_query(req, "expires");
+    const char *sig = http_req_query(req, "signature");
+    int64_t expires;
+    if (!exp_s || !sig || parse_int64(exp_s, 0, INT64_MAX / 1000, &expires) < 0 ||
+        strlen(sig) != HASH_SHA256_HEX_LEN - 1)
+        return http_reply_problem(req, 403, "SIGNATURE_INVALID",
+                                  "This URL is not signed, or its signature is malformed.", NULL);
+    char want[HASH_SHA256_HEX_LEN];
+    content_sign(c, cls, http_req_path(req), expires, want);
+    /* constant time: a byte-by-byte answer would leak the signature one prefix at a time */
+    if (sodium_memcmp(want, sig, HASH_SHA256_HEX_LEN - 1) != 0)
+        return http_reply_problem(req, 403, "SIGNATURE_INVALID",
+                                  "The signature does not match this URL.", NULL);
+    if (expires * 1000 <= clock_now_ms())
+        return http_reply_problem(req, 403, "SIGNATURE_EXPIRED",
+                                  "This URL has expired; ask the API for a new one.", NULL);
+    return 0;
+}
+
+/* A base URL without its trailing slashes (NULL → the server's public URL). */
+static const char *base_url(const struct content *c, bool media, size_t *ret_len)
+{
+    const char *b = media && c->app->cfg.media_public_url && *c->app->cfg.media_public_url
+                        ? c->app->cfg.media_public_url
+                        : http_server_public_url(c->app->http);
+    size_t n = strlen(b);
+    while (n > 0 && b[n - 1] == '/')
+        n--;
+    *ret_len = n;
+    return b;
+}
+
+char *content_media_url(const struct content *c, const char *sha, const char *ext,
+                        int64_t *ret_expires)
+{
+    int64_t now_s = clock_now_ms() / 1000;
+    int64_t expires = (now_s + c->app->cfg.media_url_ttl_s + 3599) / 3600 * 3600;
+    _cleanup_free_ char *path = xasprintf("/media/%s.%s", sha, ext);
+    char sig[HASH_SHA256_HEX_LEN];
+    content_sign(c, SIGN_MEDIA, path, expires, sig);
+    size_t n;
+    const char *base = base_url(c, true, &n);
+    if (ret_expires)
+        *ret_expires = expires;
+    return xasprintf("%.*s%s?expires=%lld&signature=%s", (int)n, base, path, (long long)expires,
+                     sig);
+}
+
+char *content_upload_url(const struct content *c, const char *upload_id, int64_t expires)
+{
+    _cleanup_free_ char *path = xasprintf("/store/uploads/%s", upload_id);
+    char sig[HASH_SHA256_HEX_LEN];
+    content_sign(c, SIGN_UPLOAD, path, expires, sig);
+    size_t n;
+    const char *base = base_url(c, false, &n);
+    return xasprintf("%.*s%s?expires=%lld&signature=%s", (int)n, base, path, (long long)expires,
+                     sig);
+}
