@@ -43,6 +43,9 @@ static void usage(FILE *f)
             "                                      (password also from MARQUEE_ADMIN_PASSWORD;\n"
             "                                      generated and printed when not given)\n"
             "  marqueed routes [options]           print the route table (JSON) and exit\n"
+            "  marqueed media-inspect FILE THUMB   check one media file, write its thumbnail,\n"
+            "                                      print the verdict (JSON); what the media\n"
+            "                                      workers run for each upload\n"
             "  marqueed --help | --version\n\n"
             "options (each also MARQUEE_<NAME> in the environment or `name = value` in the\n"
             "config file; a flag beats the environment, which beats the file):\n",
