@@ -78,10 +78,10 @@ void log_json(enum log_level l, const char *event, json_t *fields)
     if (fields)
         json_object_update(line, fields);
     json_decref(fields);
-    size_t n = json_dumpb(line, NULL, 0, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    size_t n = json_dumpb(line, NULL, 0, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     char stackbuf[1024];
     char *out = n + 1 <= sizeof(stackbuf) ? stackbuf : xmalloc(n + 1);
-    json_dumpb(line, out, n, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_dumpb(line, out, n, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     out[n] = '\n';
     json_decref(line);
     write_all(out, n + 1);
