@@ -13,7 +13,8 @@
  *    before its size, codecs and limits have passed (an image's size comes from its own header;
  *    avformat_find_stream_info may decode a first frame of an MP4, but only with whitelisted
  *    decoders), and every decoder refuses frames larger than the limits allow (max_pixels);
- *  - running out of time (INSPECT_DEADLINE_S) or memory is reported as INTERNAL_ERROR, not as
+ *  - running out of time (INSPECT_DEADLINE_S) is PROCESSING_TIMEOUT (§13.2: processing did not
+ *    complete within the allowed window), running out of memory INTERNAL_ERROR, never
  *    FILE_CORRUPT: it may be the server's load, and the user can only retry;
  *  - the process limits its own CPU time, address space and file size.
  *
@@ -605,8 +606,10 @@ static bool judge(const struct inspector *ins, struct verdict *v)
 static bool internal(struct inspector *ins, struct verdict *v, int err, const char *detail)
 {
     v->reason = MEDIA_INTERNAL_ERROR;
-    if (ins->timed_out || err == AVERROR_EXIT)
+    if (ins->timed_out || err == AVERROR_EXIT) {
+        v->reason = MEDIA_PROCESSING_TIMEOUT;
         detail = detail_timeout;
+    }
     else if (err == AVERROR(ENOMEM))
         detail = detail_nomem;
     snprintf(v->detail, sizeof(v->detail), "%s", detail);

@@ -107,6 +107,7 @@ const char *media_reason_name(enum media_reason r)
         [MEDIA_FILE_CORRUPT] = "FILE_CORRUPT",
         [MEDIA_THUMBNAIL_FAILED] = "THUMBNAIL_FAILED",
         [MEDIA_INTERNAL_ERROR] = "INTERNAL_ERROR",
+        [MEDIA_PROCESSING_TIMEOUT] = "PROCESSING_TIMEOUT",
     };
     if ((unsigned)r >= _MEDIA_REASON_MAX)
         return "INTERNAL_ERROR";

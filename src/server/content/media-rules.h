@@ -87,6 +87,7 @@ enum media_reason {
     MEDIA_FILE_CORRUPT,
     MEDIA_THUMBNAIL_FAILED,
     MEDIA_INTERNAL_ERROR,
+    MEDIA_PROCESSING_TIMEOUT, /* the inspector's own deadline; never from media_rules_check */
     _MEDIA_REASON_MAX,
 };
 

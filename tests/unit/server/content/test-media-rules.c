@@ -187,6 +187,7 @@ static void names_and_mime(void **state _unused_)
         "FILE_CORRUPT",
         "THUMBNAIL_FAILED",
         "INTERNAL_ERROR",
+        "PROCESSING_TIMEOUT",
     };
     _Static_assert(ARRAY_SIZE(reasons) == _MEDIA_REASON_MAX, "every reason named");
     for (int r = 0; r < _MEDIA_REASON_MAX; r++)
