@@ -160,7 +160,17 @@ struct upload_put {
     unsigned char *buf;
     size_t n_buf;
     bool failed;
+    bool marked; /* holds the upload's busy mark */
 };
+
+/* Gives the busy mark back as soon as the answer is decided, not when the library reports the
+ * request finished: a client that has its answer may send the next chunk at once. */
+static void put_unmark(struct upload_put *u)
+{
+    if (u->marked)
+        content_busy_put(u->c, u->upload_id);
+    u->marked = false;
+}
 
 static int put_flush(struct upload_put *u)
 {
@@ -187,6 +197,7 @@ static int put_data(struct http_request *req, const void *data, size_t len, void
         u->n_buf = 0;
         if (ftruncate(u->fd, (off_t)u->start) < 0)
             log_msg(LOG_ERROR, "upload_truncate_failed", "%s", strerror(errno));
+        put_unmark(u);
         char d[160];
         snprintf(d, sizeof(d), "The body goes past the %lld bytes this request may write.",
                  (long long)(u->limit - u->start));
@@ -236,6 +247,7 @@ static int put_end(struct http_request *req, void *ctx)
     struct stat st;
     if (fstat(u->fd, &st) < 0)
         return -errno;
+    put_unmark(u);
     return reply_status(req, u->upload_id, (int64_t)st.st_size, u->size);
 }
 
@@ -249,7 +261,7 @@ static void put_release(void *ctx, bool aborted)
             log_msg(LOG_ERROR, "upload_sync_failed", "%s", strerror(-r));
     }
     close(u->fd);
-    content_busy_put(u->c, u->upload_id);
+    put_unmark(u);
     free(u->buf);
     free(u);
 }
@@ -340,6 +352,7 @@ static int upload_put_begin(struct http_request *req, struct content *c, const c
     u->start = u->pos = range ? first : 0;
     u->limit = range ? last + 1 : row.size;
     u->buf = xmalloc(WRITE_BUF);
+    u->marked = true;
     http_req_stream(req, &put_ops, u);
     return 1;
 }
