@@ -259,8 +259,8 @@ static int asset_list(struct http_request *req, void *ud)
     struct app *app = ud;
     const struct auth_actor *a = auth_actor(req);
     struct view v = view_of(req);
-    static const char *const statuses[] = {"UPLOADING", "PROCESSING", "READY",
-                                           "FAILED",    "DRAFT",      NULL};
+    /* DRAFT (§6) is never used: an asset exists from its upload session on */
+    static const char *const statuses[] = {"UPLOADING", "PROCESSING", "READY", "FAILED", NULL};
     static const char *const types[] = {"IMAGE", "VIDEO", NULL};
     static const char *const scopes[] = {"TENANT", "VENUE", NULL};
     const char *status, *type, *scope;
@@ -371,8 +371,11 @@ static int upload_input_read(struct http_request *req, int64_t max_bytes, struct
     snprintf(in->file_buf, sizeof(in->file_buf), "%s", base);
     in->file_name = in->file_buf;
 
-    size_t n = strlen(ct);
-    for (size_t i = 0; i < n && i < sizeof(in->mime) - 1; i++)
+    /* the type and subtype, lower case; parameters ("; charset=…") are dropped */
+    size_t n = strcspn(ct, ";");
+    while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    for (size_t i = 0; i < n; i++)
         in->mime[i] = (char)tolower((unsigned char)ct[i]);
     in->mime[n] = '\0';
     const char *slash = strchr(in->mime, '/');
