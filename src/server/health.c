@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * health.c — /healthz (the process answers), /readyz (the store is reachable and its schema
- * is current: 503 problem otherwise) and /metrics (Prometheus text: HTTP, store pool).
+ * is current: 503 problem otherwise) and /metrics (Prometheus text: HTTP, store pool, media processing).
  */
 #include <errno.h>
 #include <stdio.h>
 
 #include "app.h"
+#include "content/content.h"
 #include "buf.h"
 #include "http/http.h"
 #include "macro.h"
@@ -54,6 +55,8 @@ static void store_metrics(struct buf *out, void *ud)
              st.pool_size, st.in_use, st.waiting, (unsigned long long)st.acquired_total,
              (unsigned long long)st.timeouts_total);
     buf_append_str(out, text);
+    if (app->content)
+        content_metrics_render(app->content, out);
 }
 
 static int metrics(struct http_request *req, void *ud)

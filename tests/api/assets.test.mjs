@@ -641,6 +641,21 @@ describe(`assets (${BACKEND})`, () => {
             assert.equal(later.status, 'READY');
             assert.equal(later.readyAtUtc, a.readyAtUtc);
         });
+
+        it('/metrics counts every outcome: READY and FAILED, queue and workers', async () => {
+            await Promise.all(FIXTURE_NAMES.map((n) => started[n]));
+            const { text } = await get(`${srv.url}/metrics`);
+            const value = (re) => {
+                const m = re.exec(text);
+                assert.ok(m, `${re} in /metrics`);
+                return Number(m[1]);
+            };
+            assert.ok(value(/^marquee_media_processed_total\{outcome="ready"\} (\d+)$/m) >= ready.length);
+            assert.ok(value(/^marquee_media_processed_total\{outcome="failed"\} (\d+)$/m) >= failed.length);
+            assert.ok(value(/^marquee_media_processing_seconds_total ([\d.]+)$/m) > 0);
+            assert.equal(value(/^marquee_media_workers (\d+)$/m), 2);
+            assert.equal(value(/^marquee_media_queue_depth (\d+)$/m), 0);
+        });
     });
 
     describe('lists', () => {

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -87,4 +88,29 @@ void content_release(struct app *app)
     pthread_cond_destroy(&c->jobs_wake);
     free(c);
     app->content = NULL;
+}
+
+void content_metrics_render(struct content *c, struct buf *out)
+{
+    pthread_mutex_lock(&c->lock);
+    size_t queued = c->n_queue, busy = c->n_processing, workers = c->n_workers;
+    pthread_mutex_unlock(&c->lock);
+    char text[1400];
+    snprintf(text, sizeof(text),
+             "# HELP marquee_media_queue_depth Assets waiting for a media worker.\n"
+             "# TYPE marquee_media_queue_depth gauge\nmarquee_media_queue_depth %zu\n"
+             "# HELP marquee_media_processing Assets being processed now.\n"
+             "# TYPE marquee_media_processing gauge\nmarquee_media_processing %zu\n"
+             "# HELP marquee_media_workers Media processing threads.\n"
+             "# TYPE marquee_media_workers gauge\nmarquee_media_workers %zu\n"
+             "# HELP marquee_media_processed_total Assets processed, by outcome.\n"
+             "# TYPE marquee_media_processed_total counter\n"
+             "marquee_media_processed_total{outcome=\"ready\"} %llu\n"
+             "marquee_media_processed_total{outcome=\"failed\"} %llu\n"
+             "# HELP marquee_media_processing_seconds_total Time spent processing assets.\n"
+             "# TYPE marquee_media_processing_seconds_total counter\n"
+             "marquee_media_processing_seconds_total %.6f\n",
+             queued, busy, workers, (unsigned long long)c->n_ready,
+             (unsigned long long)c->n_failed, (double)c->processing_us_total / 1e6);
+    buf_append_str(out, text);
 }

@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "buf.h"
 #include "hash.h"
 #include "http/http.h"
 
@@ -67,6 +68,10 @@ struct content {
     pthread_cond_t jobs_wake;
 
     pthread_mutex_t store_lock; /* object placement vs. garbage collection */
+
+    /* for /metrics */
+    _Atomic uint64_t n_ready, n_failed;   /* processing outcomes since start */
+    _Atomic uint64_t processing_us_total; /* time spent on them */
 };
 
 /** The module's state (never NULL once content_register() succeeded). */
@@ -78,6 +83,8 @@ int content_register(struct app *app);
 int content_start(struct app *app);
 /** Stops and joins them; frees the module. Idempotent. */
 void content_release(struct app *app);
+/** Appends the module's Prometheus metrics (queue, in flight, outcomes, time). */
+void content_metrics_render(struct content *c, struct buf *out);
 
 /* ---- urls.c: signing ---------------------------------------------------------------------- */
 

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -196,8 +197,15 @@ static int outcome_tx(struct store_conn *conn, void *ud)
     return r;
 }
 
+static void count(struct job *j, bool ready)
+{
+    atomic_fetch_add(ready ? &j->c->n_ready : &j->c->n_failed, 1);
+    atomic_fetch_add(&j->c->processing_us_total, (uint64_t)(job_ms(j) * 1000));
+}
+
 static void fail(struct job *j, const char *reason, const char *detail)
 {
+    count(j, false);
     unlink(j->upload_path);
     unlink(j->thumb_path);
     struct outcome_tx x = {.j = j, .reason = reason, .detail = detail};
@@ -228,6 +236,7 @@ static void succeed(struct job *j, json_t *verdict)
         fail(j, "INTERNAL_ERROR", "The file could not be stored. Please try again.");
         return;
     }
+    count(j, true);
     struct outcome_tx x = {.j = j, .meta = verdict, .thumb_sha = thumb_sha};
     if ((r = store_tx(j->c->app->store, 0, outcome_tx, &x)) < 0)
         log_msg(LOG_ERROR, "asset_update_failed", "asset %s: %s", j->asset_id, strerror(-r));
