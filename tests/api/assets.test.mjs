@@ -8,11 +8,11 @@
 // §13.5 timeouts on marqueed's injectable clock (test routes), and processing picked up again
 // after a restart. The media files are made at test time (lib/media.mjs).
 import assert from 'node:assert/strict';
-import { lstat, readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { FIXTURE_EXPECT, FIXTURE_NAMES, makeFixtures, probe, sha256 } from './lib/media.mjs';
+import { FIXTURE_EXPECT, FIXTURE_NAMES, makeFixtures, probe, sha256, walk } from './lib/media.mjs';
 import { BACKEND, UUID_RE, assertProblem, get, makeStore, runMarqueed, startServer } from './lib/server.mjs';
 
 const PASSWORD = 'content suite passphrase 1';
@@ -30,27 +30,6 @@ const ASSET_MEMBERS = [
 const LIB = '/v1/library/assets';
 const venueAssets = (venueId) => `/v1/venues/${venueId}/assets`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Every regular file under @dir: [{path, size}] (an absent dir is empty). */
-async function walk(dir) {
-    const out = [];
-    let entries;
-    try {
-        entries = await readdir(dir, { withFileTypes: true });
-    } catch (e) {
-        if (e.code === 'ENOENT') return out;
-        throw e;
-    }
-    for (const e of entries) {
-        const p = path.join(dir, e.name);
-        if (e.isDirectory()) out.push(...(await walk(p)));
-        else {
-            const s = await lstat(p).catch(() => null);
-            if (s) out.push({ path: p, size: s.size, isFile: s.isFile() });
-        }
-    }
-    return out;
-}
 
 /** The files under @dir holding exactly @bytes. */
 async function filesWithContent(dir, bytes) {

@@ -8,11 +8,11 @@
 // origin" describe them (spec §13, §27.5, §32.3).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { access, readdir, readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { makeFixtures, sha256 } from './lib/media.mjs';
+import { makeFixtures, sha256, walk } from './lib/media.mjs';
 import { BACKEND, assertProblem, get, makeStore, rawRequest, runMarqueed, startServer } from './lib/server.mjs';
 
 const PASSWORD = 'origin suite passphrase 1';
@@ -20,24 +20,6 @@ const JSON_HEADERS = { 'Content-Type': 'application/json' };
 const RATE_LIMITS = 'login_ip=10000/60,login_account=10000/60,refresh_user=10000/60,upload=10000/3600,mutation=100000/60';
 const LIB = '/v1/library/assets';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Every regular file under @dir (recursively). */
-async function walk(dir) {
-    const out = [];
-    let entries;
-    try {
-        entries = await readdir(dir, { withFileTypes: true });
-    } catch (e) {
-        if (e.code === 'ENOENT') return out;
-        throw e;
-    }
-    for (const e of entries) {
-        const p = path.join(dir, e.name);
-        if (e.isDirectory()) out.push(...(await walk(p)));
-        else if (e.isFile()) out.push(p);
-    }
-    return out;
-}
 
 /** @url with one query parameter replaced (or removed when @value is null). */
 function withParam(url, name, value) {
@@ -599,7 +581,7 @@ describe(`object store and media origin (${BACKEND})`, () => {
             const twin = await uploadReady(fx.jpeg, { displayName: 'the same bytes again' });
             assert.notEqual(twin.assetId, ready.jpeg.assetId);
             assert.equal(new URL(twin.url).pathname, new URL(ready.jpeg.url).pathname);
-            const objects = (await walk(path.join(srv.dataDir, 'objects'))).filter((p) => p.includes(fx.jpeg.sha256));
+            const objects = (await walk(path.join(srv.dataDir, 'objects'))).map((f) => f.path).filter((p) => p.includes(fx.jpeg.sha256));
             assert.equal(objects.length, 1, `objects named by the SHA-256: ${objects}`);
             assert.ok((await readFile(objects[0])).equals(fx.jpeg.bytes));
             // deleting one of the two does not take the other's file
@@ -671,7 +653,7 @@ describe(`media_public_url, media_url_ttl_s, media_signing_key (${BACKEND})`, ()
         const ma = /max-age=(\d+)/.exec(res.headers.get('cache-control') || '');
         assert.ok(ma && Number(ma[1]) > 0 && Number(ma[1]) <= 3600 + 60, res.headers.get('cache-control'));
         mediaUrl = a.url;
-        assert.ok(!(await walk(srv.dataDir)).some((p) => path.basename(p) === 'media-signing.key'),
+        assert.ok(!(await walk(srv.dataDir)).some((f) => path.basename(f.path) === 'media-signing.key'),
             'a key file generated although media_signing_key is set');
     });
 

@@ -609,8 +609,7 @@ static bool internal(struct inspector *ins, struct verdict *v, int err, const ch
     if (ins->timed_out || err == AVERROR_EXIT) {
         v->reason = MEDIA_PROCESSING_TIMEOUT;
         detail = detail_timeout;
-    }
-    else if (err == AVERROR(ENOMEM))
+    } else if (err == AVERROR(ENOMEM))
         detail = detail_nomem;
     snprintf(v->detail, sizeof(v->detail), "%s", detail);
     return true;
@@ -667,6 +666,16 @@ static bool stage_layout(struct inspector *ins, struct verdict *v)
     return !ins->facts.parsed && judge(ins, v);
 }
 
+/* The last stage of both kinds: the thumbnail of the decoded frame. */
+static bool stage_thumbnail(struct inspector *ins, const char *thumb_out, struct verdict *v)
+{
+    int r = thumb_make(ins->frame, thumb_out);
+    if (r == AVERROR(ENOMEM))
+        return internal(ins, v, r, "");
+    ins->facts.thumbnail = r == 0 ? MEDIA_STEP_OK : MEDIA_STEP_FAILED;
+    return judge(ins, v);
+}
+
 static bool stage_image(struct inspector *ins, const char *thumb_out, struct verdict *v)
 {
     bool jpeg = ins->facts.container == MEDIA_CONTAINER_JPEG;
@@ -705,11 +714,7 @@ static bool stage_image(struct inspector *ins, const char *thumb_out, struct ver
     if (judge(ins, v))
         return true;
 
-    r = thumb_make(ins->frame, thumb_out);
-    if (r == AVERROR(ENOMEM))
-        return internal(ins, v, r, "");
-    ins->facts.thumbnail = r == 0 ? MEDIA_STEP_OK : MEDIA_STEP_FAILED;
-    return judge(ins, v);
+    return stage_thumbnail(ins, thumb_out, v);
 }
 
 static bool stage_video(struct inspector *ins, const char *thumb_out, struct verdict *v)
@@ -741,11 +746,7 @@ static bool stage_video(struct inspector *ins, const char *thumb_out, struct ver
     if (judge(ins, v))
         return true;
 
-    r = thumb_make(ins->frame, thumb_out);
-    if (r == AVERROR(ENOMEM))
-        return internal(ins, v, r, "");
-    ins->facts.thumbnail = r == 0 ? MEDIA_STEP_OK : MEDIA_STEP_FAILED;
-    return judge(ins, v);
+    return stage_thumbnail(ins, thumb_out, v);
 }
 
 /* ---- output ------------------------------------------------------------------------------- */

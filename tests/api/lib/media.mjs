@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -262,3 +262,25 @@ async function build(dir) {
     assert.equal(fast.streams.find((s) => s.codec_type === 'video').avg_frame_rate, '60/1');
     return made;
 }
+
+/** Every regular file under @dir: [{path, size}] (an absent dir is empty). */
+export async function walk(dir) {
+    const out = [];
+    let entries;
+    try {
+        entries = await readdir(dir, { withFileTypes: true });
+    } catch (e) {
+        if (e.code === 'ENOENT') return out;
+        throw e;
+    }
+    for (const e of entries) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) out.push(...(await walk(p)));
+        else {
+            const s = await lstat(p).catch(() => null);
+            if (s) out.push({ path: p, size: s.size, isFile: s.isFile() });
+        }
+    }
+    return out;
+}
+
