@@ -14,6 +14,10 @@
 #include "auth/ratelimit.h"
 #include "auth/token.h"
 #include "content/content.h"
+#include "playlists/playlists.h"
+#include "presence/presence.h"
+#include "publishing/publishing.h"
+#include "schedules/schedules.h"
 #include "macro.h"
 #include "tenancy/admin.h"
 
@@ -24,6 +28,10 @@ static const module_register_fn modules[] = {
     auth_register,
     tenant_admin_register,
     content_register,
+    publishing_register,
+    playlists_register,
+    schedules_register,
+    presence_register,
     testing_register,
 };
 

@@ -470,6 +470,8 @@ static int upload_create_tx(struct store_conn *c, void *ud)
                             .details = details};
     r = audit_write(c, x->req, &e);
     json_decref(details);
+    if (r >= 0)
+        r = asset_change(c, tid, x->asset_id, x->venue, "created", x->actor->claims.sub);
     return r;
 }
 
@@ -508,6 +510,7 @@ struct complete_tx {
     struct view view;
     const char *upload_id;
     char asset_id[UUID_STR_LEN];
+    char venue[UUID_STR_LEN]; /* the asset's, "" for the library */
     json_t *asset;
     bool queued;
 };
@@ -545,6 +548,8 @@ static int complete_tx(struct store_conn *conn, void *ud)
     if (r < 0)
         return reply_find_error(x->req, r, x->view.venue != NULL);
     const char *status = store_result_text(ar, 0, AC_STATUS);
+    const char *venue = store_result_text(ar, 0, AC_VENUE);
+    snprintf(x->venue, sizeof(x->venue), "%s", venue ? venue : "");
     if (!open || strcmp(status, "UPLOADING") != 0) {
         /* completing again is harmless: the asset as it is now */
         x->asset = asset_json(c, ar, 0);
@@ -584,8 +589,10 @@ static int complete_tx(struct store_conn *conn, void *ud)
                             .outcome = "SUCCESS",
                             .resource_type = "ASSET",
                             .resource_id = x->asset_id,
-                            .venue_id = x->view.venue};
-    if ((r = audit_write(conn, x->req, &e)) < 0)
+                            .venue_id = x->venue[0] ? x->venue : NULL};
+    if ((r = audit_write(conn, x->req, &e)) < 0 ||
+        (r = asset_change(conn, a->claims.tid, x->asset_id, x->venue[0] ? x->venue : NULL,
+                          "processing", a->claims.sub)) < 0)
         return r;
     if ((r = asset_find(x->app, conn, x->req, x->view, x->asset_id, true, &ar)) < 0)
         return r;
@@ -669,6 +676,8 @@ static int delete_tx(struct store_conn *conn, void *ud)
                                 .details = details};
         r = audit_write(conn, x->req, &e);
     }
+    if (r >= 0)
+        r = asset_change(conn, a->claims.tid, x->asset_id, venue, "deleted", a->claims.sub);
     json_decref(details);
     store_result_free(res);
     return r;

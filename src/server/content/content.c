@@ -14,6 +14,7 @@
 #include "app.h"
 #include "log.h"
 #include "macro.h"
+#include "publishing/publishing.h"
 
 struct content *content_of(struct app *app)
 {
@@ -110,7 +111,20 @@ void content_metrics_render(struct content *c, struct buf *out)
              "# HELP marquee_media_processing_seconds_total Time spent processing assets.\n"
              "# TYPE marquee_media_processing_seconds_total counter\n"
              "marquee_media_processing_seconds_total %.6f\n",
-             queued, busy, workers, (unsigned long long)c->n_ready,
-             (unsigned long long)c->n_failed, (double)c->processing_us_total / 1e6);
+             queued, busy, workers, (unsigned long long)c->n_ready, (unsigned long long)c->n_failed,
+             (double)c->processing_us_total / 1e6);
     buf_append_str(out, text);
+}
+
+int asset_change(struct store_conn *conn, const char *tenant_id, const char *asset_id,
+                 const char *venue_id, const char *action, const char *actor_user_id)
+{
+    struct change ch = {.tenant_id = tenant_id,
+                        .entity_type = "ASSET",
+                        .entity_id = asset_id,
+                        .venue_id = venue_id,
+                        .action = action,
+                        .version = -1,
+                        .actor_user_id = actor_user_id};
+    return changes_append(conn, &ch, NULL);
 }

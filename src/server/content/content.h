@@ -83,6 +83,10 @@ int content_register(struct app *app);
 int content_start(struct app *app);
 /** Stops and joins them; frees the module. Idempotent. */
 void content_release(struct app *app);
+/** Records an asset change in the tenant's change feed (inside the caller's transaction):
+ *  created, processing, ready, failed, deleted. */
+int asset_change(struct store_conn *conn, const char *tenant_id, const char *asset_id,
+                 const char *venue_id, const char *action, const char *actor_user_id);
 /** Appends the module's Prometheus metrics (queue, in flight, outcomes, time). */
 void content_metrics_render(struct content *c, struct buf *out);
 

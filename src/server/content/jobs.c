@@ -29,6 +29,7 @@
 #include "content/content.h"
 #include "ids.h"
 #include "log.h"
+#include "presence/presence.h"
 #include "macro.h"
 #include "store/store.h"
 
@@ -76,7 +77,7 @@ static int timeout_tx(struct store_conn *conn, void *ud)
         store_exec(conn,
                    "UPDATE assets SET status = 'FAILED', failure_reason = 'PROCESSING_TIMEOUT', "
                    "failure_detail = $3, failed_at_utc = $4, updated_at_utc = $4 "
-                   "WHERE asset_id = $1 AND status = $2 RETURNING tenant_id",
+                   "WHERE asset_id = $1 AND status = $2 RETURNING tenant_id, scope_venue_id",
                    (struct store_param[]){STORE_TEXT(x->asset_id), STORE_TEXT(x->from),
                                           STORE_TEXT(x->detail), STORE_TEXT(x->now)},
                    4, &res);
@@ -97,6 +98,9 @@ static int timeout_tx(struct store_conn *conn, void *ud)
                                 .details = details};
         if (r >= 0)
             r = audit_write(conn, NULL, &e);
+        if (r >= 0)
+            r = asset_change(conn, e.tenant_id, x->asset_id, store_result_text(res, 0, 1), "failed",
+                             NULL);
         json_decref(details);
     }
     store_result_free(res);
@@ -288,6 +292,9 @@ static void *jobs_main(void *arg)
         int r = jobs_asset_timeouts(c, NULL);
         if (r >= 0)
             r = worker_enqueue_pending(c);
+        /* not content's, but the one clock-driven thread marqueed has so far */
+        if (r >= 0)
+            r = presence_cleanup(c->app->store, clock_now_ms());
         int64_t now = clock_now_ms();
         if (r >= 0 && now - last_cleanup >= CLEANUP_EVERY_MS) {
             r = jobs_storage_cleanup(c, NULL);

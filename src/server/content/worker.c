@@ -111,6 +111,7 @@ struct job {
     struct content *c;
     char asset_id[UUID_STR_LEN];
     char tenant_id[UUID_STR_LEN];
+    char venue_id[UUID_STR_LEN];     /* "" for the library */
     char started[TIMESTAMP_STR_LEN]; /* processing_started_at_utc this attempt set */
     char declared_sha[65];
     char sha[65];
@@ -194,6 +195,9 @@ static int outcome_tx(struct store_conn *conn, void *ud)
                             .details = details};
     r = audit_write(conn, NULL, &e);
     json_decref(details);
+    if (r >= 0)
+        r = asset_change(conn, j->tenant_id, j->asset_id, j->venue_id[0] ? j->venue_id : NULL,
+                         x->reason ? "failed" : "ready", NULL);
     return r;
 }
 
@@ -345,7 +349,8 @@ static int job_claim(struct store_conn *conn, void *ud)
         return r;
     struct store_result *res = NULL;
     r = store_exec(conn,
-                   "SELECT a.tenant_id, a.processing_attempts, s.checksum_sha256 FROM assets a "
+                   "SELECT a.tenant_id, a.processing_attempts, s.checksum_sha256, "
+                   "a.scope_venue_id FROM assets a "
                    "LEFT JOIN upload_sessions s ON s.asset_id = a.asset_id WHERE a.asset_id = $1",
                    (struct store_param[]){STORE_TEXT(j->asset_id)}, 1, &res);
     if (r < 0)
@@ -355,6 +360,8 @@ static int job_claim(struct store_conn *conn, void *ud)
     store_result_int(res, 0, 1, &attempts);
     const char *sha = store_result_text(res, 0, 2);
     snprintf(j->declared_sha, sizeof(j->declared_sha), "%s", sha ? sha : "");
+    const char *venue = store_result_text(res, 0, 3);
+    snprintf(j->venue_id, sizeof(j->venue_id), "%s", venue ? venue : "");
     store_result_free(res);
     return attempts > PROCESSING_MAX_ATTEMPTS ? 2 : 1;
 }
