@@ -14,6 +14,7 @@
 #include "ids.h"
 #include "jsonx.h"
 #include "macro.h"
+#include "publishing/publishing.h"
 #include "tenancy/tenant.h"
 
 /* ---- venues ------------------------------------------------------------------------------ */
@@ -186,7 +187,14 @@ static int venue_create_tx(struct store_conn *c, void *ud)
                             .resource_id = x->venue_id,
                             .venue_id = x->venue_id,
                             .details = details};
-    if ((r = audit_write(c, x->req, &a)) < 0)
+    struct change ch = {.tenant_id = tid,
+                        .entity_type = "VENUE",
+                        .entity_id = x->venue_id,
+                        .venue_id = x->venue_id,
+                        .action = "created",
+                        .version = -1,
+                        .actor_user_id = x->actor->claims.sub};
+    if ((r = audit_write(c, x->req, &a)) < 0 || (r = changes_append(c, &ch, NULL)) < 0)
         return r;
     struct store_result *res;
     if ((r = venue_select(c, tid, x->venue_id, &res)) < 0)
@@ -358,7 +366,14 @@ static int venue_update_tx(struct store_conn *c, void *ud)
                             .resource_id = x->venue_id,
                             .venue_id = x->venue_id,
                             .details = details};
-    if ((r = audit_write(c, x->req, &a)) < 0)
+    struct change ch = {.tenant_id = tid,
+                        .entity_type = "VENUE",
+                        .entity_id = x->venue_id,
+                        .venue_id = x->venue_id,
+                        .action = "updated",
+                        .version = -1,
+                        .actor_user_id = x->actor->claims.sub};
+    if ((r = audit_write(c, x->req, &a)) < 0 || (r = changes_append(c, &ch, NULL)) < 0)
         return r;
     if ((r = venue_select(c, tid, x->venue_id, &res)) < 0)
         return r;
