@@ -34,6 +34,7 @@
 #include "store/store-internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sqlite3.h>
@@ -222,11 +223,23 @@ static int sqlite_connect(const char *target, const struct store_options *opts, 
             return -ECONNREFUSED;
         /* Create the file ourselves so that it is not world-readable (it holds password
          * hashes): SQLite would use 0644, and gives its -wal/-shm files the main file's mode.
-         * An existing file keeps its mode. */
-        int fd = open(target, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-        if (fd < 0)
-            return -ECONNREFUSED;
-        close(fd);
+         * Only when it does not exist yet: closing any descriptor of the database file drops
+         * every POSIX lock this process holds on it (fcntl semantics), so opening and closing
+         * it beside live connections would let another process checkpoint and delete the WAL
+         * under them. The lock keeps two first connections from racing here. */
+        static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
+        struct stat st;
+        pthread_mutex_lock(&create_lock);
+        if (stat(target, &st) < 0 && errno == ENOENT) {
+            int fd = open(target, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+            if (fd >= 0)
+                close(fd);
+            else if (errno != EEXIST) {
+                pthread_mutex_unlock(&create_lock);
+                return -ECONNREFUSED;
+            }
+        }
+        pthread_mutex_unlock(&create_lock);
     }
 
     rc = sqlite3_open_v2(target, &db, flags, NULL);

@@ -1300,6 +1300,57 @@ static void test_broken_connection_replaced(void **state)
 
 /* --- sqlite::memory: ------------------------------------------------------------------------- */
 
+/* The POSIX locks this process holds on @path (lines of /proc/locks naming our pid and the
+ * file's inode). */
+static int locks_held(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    FILE *f = fopen("/proc/locks", "r");
+    assert_non_null(f);
+    char line[512], want[64];
+    snprintf(want, sizeof(want), ":%lu ", (unsigned long)st.st_ino);
+    int n = 0;
+    while (fgets(line, sizeof(line), f)) {
+        int pid = 0;
+        char *p = strstr(line, "POSIX");
+        if (p && sscanf(p, "POSIX %*s %*s %d", &pid) == 1 && pid == getpid() && strstr(line, want))
+            n++;
+    }
+    fclose(f);
+    return n;
+}
+
+/* Opening a connection must never close a descriptor of the database file beside live ones:
+ * closing any descriptor drops every POSIX lock the process holds on the file, and another
+ * process would then take itself for the last user and checkpoint and delete the WAL. */
+static void test_sqlite_connect_keeps_locks(void **state)
+{
+    (void)state;
+    if (is_pg()) /* SQLite only (see test_broken_connection_replaced on skip()) */
+        return;
+    _cleanup_free_ char *url = db_url_new();
+    struct store *s = NULL;
+    assert_int_equal(store_open(url, &(struct store_options){.pool_size = 3}, &s), 0);
+    assert_int_equal(store_migrate(s, NULL), 0);
+    const char *path = url + strlen("sqlite://");
+    struct store_conn *a = NULL, *b = NULL, *c = NULL;
+    assert_int_equal(store_acquire(s, &a), 0);
+    assert_int_equal(store_begin(a), 0);
+    _cleanup_result_ struct store_result *res = NULL;
+    assert_int_equal(store_exec(a, "SELECT count(*) FROM tenants", NULL, 0, &res), 0);
+    int before = locks_held(path);
+    assert_true(before > 0); /* the read transaction's shared lock */
+    /* new pooled connections (opened now, lazily) */
+    assert_int_equal(store_acquire(s, &b), 0);
+    assert_int_equal(store_acquire(s, &c), 0);
+    assert_int_equal(locks_held(path), before);
+    store_release(c);
+    store_release(b);
+    store_release(a);
+    store_close(s);
+}
+
 static void test_sqlite_memory(void **state)
 {
     (void)state;
@@ -1417,6 +1468,7 @@ int main(void)
         cmocka_unit_test(test_release_rolls_back),
         cmocka_unit_test(test_broken_connection_replaced),
         cmocka_unit_test(test_sqlite_memory),
+        cmocka_unit_test(test_sqlite_connect_keeps_locks),
     };
     return cmocka_run_group_tests_name("store", tests, group_setup, group_teardown);
 }
