@@ -27,7 +27,9 @@
 #
 # Environment: BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
 # BENCH_RUNS (3), BENCH_WARMUP (3s), BENCH_ONLY (a row name), NGINX (/usr/sbin/nginx), WRK (wrk),
-# BENCH_MEDIA_RUNS (5), BENCH_ORIGIN_DURATION (7s).
+# BENCH_MEDIA_RUNS (5), BENCH_ORIGIN_DURATION (7s), BENCH_PUBLISH_DURATION (9s).
+#
+# The publish row measures latency (p50/p99 at one connection), also with its own method.
 set -uo pipefail
 
 if [ $# -ne 1 ]; then
@@ -45,8 +47,9 @@ RUNS=${BENCH_RUNS:-3}
 WARMUP=${BENCH_WARMUP:-3s}
 MEDIA_RUNS=${BENCH_MEDIA_RUNS:-5}
 ORIGIN_DURATION=${BENCH_ORIGIN_DURATION:-7s}
+PUBLISH_DURATION=${BENCH_PUBLISH_DURATION:-9s}
 
-BENCHES=(healthz me login origin media)
+BENCHES=(healthz me login origin media publish)
 
 die() {
     echo "bench: $*" >&2
@@ -116,7 +119,7 @@ to_ms() {
         printf "%.3f", n }'
 }
 
-# One wrk run: prints "RPS P99_MS ERRORS" (ERRORS: socket errors + non-2xx/3xx answers).
+# One wrk run: prints "RPS P99_MS ERRORS P50_MS" (ERRORS: socket errors + non-2xx/3xx answers).
 wrk_once() {
     local url=$1 duration=$2 out="$WORK/wrk.out"
     "$WRK" -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --latency "${WRK_ARGS[@]}" "$url" \
@@ -124,18 +127,19 @@ wrk_once() {
         cat "$out" >&2
         return 1
     }
-    local rps p99 errs non2xx
+    local rps p99 p50 errs non2xx
     rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
     p99=$(awk '$1 == "99%" {print $2}' "$out")
+    p50=$(awk '$1 == "50%" {print $2}' "$out")
     errs=$(awk '/Socket errors:/ {
         s = 0; for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) s += $i + 0; print s }' "$out")
     non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")
-    if [ -z "$rps" ] || [ -z "$p99" ]; then
+    if [ -z "$rps" ] || [ -z "$p99" ] || [ -z "$p50" ]; then
         echo "bench: could not read wrk's output:" >&2
         cat "$out" >&2
         return 1
     fi
-    echo "$rps $(to_ms "$p99") $((${errs:-0} + ${non2xx:-0}))"
+    echo "$rps $(to_ms "$p99") $((${errs:-0} + ${non2xx:-0})) $(to_ms "$p50")"
 }
 
 # extra wrk arguments for the next runs (a header, a script)
@@ -181,8 +185,10 @@ start_marqueed() {
     [ -n "$MARQUEED_URL" ] && return 0
     mkdir -p "$WORK/marqueed"
     # the login and me rows call far more often than the §27.1 limits allow one client, and the
-    # media rows open more upload sessions than 30 an hour
+    # media rows open more upload sessions than 30 an hour; the publish row publishes (10 a
+    # minute) and changes (120 a minute: 50 venues and more) far more often than a tenant may
     local limits=login_ip=1000000/1,login_account=1000000/1,default_user=1000000/1,upload=1000000/1
+    limits+=,publish=1000000/1,mutation=1000000/1
     "$MARQUEED" serve --data-dir "$WORK/marqueed/data" --listen 127.0.0.1:0 \
         --rate-limits "$limits" \
         >"$WORK/marqueed/stdout.log" 2>"$WORK/marqueed/stderr.log" &
@@ -358,19 +364,20 @@ json_str() {
     sed -n 's/.*"'"$1"'":"\([^"]*\)".*/\1/p' | head -n1
 }
 
-# upload_asset FILE SHA256 — one library upload as the bench tenant admin, as a client does it:
-# an upload session, one PUT of the whole file to its uploadUrl, complete; then waits for the
-# worker's asset_ready / asset_failed log line and reads the asset. Sets ASSET_ID, ASSET_JSON
+# upload_asset FILE SHA256 [CONTENT_TYPE] — one library upload (declared CONTENT_TYPE, by
+# default video/mp4) as the bench tenant admin, as a client does it: an upload session, one PUT
+# of the whole file to its uploadUrl, complete; then waits for the worker's asset_ready /
+# asset_failed log line and reads the asset. Sets ASSET_ID, ASSET_JSON
 # (the READY asset) and ASSET_MS (the worker's processingMs); fails with the reason on stderr
 # when the asset FAILED or an answer is not the documented one (docs/content.md).
 ASSET_ID="" ASSET_JSON="" ASSET_MS=""
 upload_asset() {
-    local file=$1 sha=$2 size answer upload_id upload_url log_at line i status
+    local file=$1 sha=$2 content_type=${3:-video/mp4} size answer upload_id upload_url log_at line i status
     local log="$WORK/marqueed/stderr.log" auth="Authorization: Bearer $TOKEN"
     ASSET_ID="" ASSET_JSON="" ASSET_MS=""
     size=$(stat -c %s "$file") || return 1
-    printf '{"fileName":"%s","contentType":"video/mp4","sizeBytes":%s,"checksumSha256":"%s"}' \
-        "$(basename "$file")" "$size" "$sha" >"$WORK/upload.json"
+    printf '{"fileName":"%s","contentType":"%s","sizeBytes":%s,"checksumSha256":"%s"}' \
+        "$(basename "$file")" "$content_type" "$size" "$sha" >"$WORK/upload.json"
     answer=$(curl -s -X POST -H "$auth" -H 'Content-Type: application/json' \
         --data-binary @"$WORK/upload.json" "$MARQUEED_URL/v1/library/assets/uploads")
     upload_id=$(json_str uploadId <<<"$answer")
@@ -550,6 +557,154 @@ bench_media() {
     printf 'bench: media runs: marqueed [%s] / ffprobe+ffmpeg+sha256sum [%s] ms\n' \
         "$(printf '%s\n' "${runs_m[@]}" | awk "$ms")" \
         "$(printf '%s\n' "${runs_r[@]}" | awk "$ms")" >&2
+}
+
+# ---- publish row -------------------------------------------------------------------------------
+
+# api METHOD PATH BODY [HEADER...] — one call to marqueed as the bench tenant admin (BODY: JSON,
+# or empty for none); the answer's body goes to $WORK/api.body, its headers to
+# $WORK/api.headers; prints the status code.
+api() {
+    local method=$1 path=$2 body=$3 h
+    shift 3
+    local -a args=(-s -o "$WORK/api.body" -D "$WORK/api.headers" -w '%{http_code}'
+        -X "$method" -H "Authorization: Bearer $TOKEN")
+    [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
+    for h in "$@"; do
+        args+=(-H "$h")
+    done
+    curl "${args[@]}" "$MARQUEED_URL$path"
+}
+
+# api_etag — the ETag of the last api answer.
+api_etag() {
+    sed -n 's/^[Ee][Tt][Aa][Gg]: *//p' "$WORK/api.headers" | tr -d '\r' | tail -n1
+}
+
+# api_fail WHAT CODE — reports an unexpected answer of the last api call; fails.
+api_fail() {
+    echo "bench: publish: $1 answered $2: $(head -c 600 "$WORK/api.body")" >&2
+    return 1
+}
+
+# Publish (docs/publishing.md): the latency of POST /v1/library/playlists/{id}/publish for a
+# library playlist of 100 items (all the same READY 640x360 JPEG) that is the fallback playlist
+# of 50 venues, so that each publish, in one transaction, snapshots the 100 items as a new
+# published version, writes the publish event, the audit entry and the change, and bumps the
+# manifest epoch of the 50 venues. Every publish names the same draft (If-Match: its ETag),
+# publishing it again as the next version. Reference, same run, same server, same load: PUT
+# /v1/library/playlists/{id}/presence on the same playlist, an authenticated single-row upsert
+# through the same HTTP, auth and store stack. Method: wrk -t1 -c1 -d$BENCH_PUBLISH_DURATION
+# (9s) --latency (one client: latency, not throughput), a 1 s warm-up of each (the row stays
+# within a minute), RUNS alternating runs each; each figure's p50 and p99 come from the run with
+# the median p50. ratio = publish / presence (LOWER is better for marqueed). Publishes/s (= 1 / mean latency at one connection) go to stderr. The
+# published versions pile up during the row (thousands, 100 snapshot rows each): the
+# per-run figures on stderr show whether publish slows down as they do.
+bench_publish() {
+    need_ffmpeg || return 1
+    make_tenant
+    # a fresh access token (15 min): the rows before this one may have taken minutes
+    TOKEN=$(curl -s -X POST -H 'Content-Type: application/json' --data-binary @"$WORK/login.json" \
+        "$MARQUEED_URL/v1/auth/login" | json_str accessToken)
+    [ -n "$TOKEN" ] || { echo "bench: publish: login failed" >&2; return 1; }
+    local dir="$WORK/publish" code pl etag tid asset body i vid
+    mkdir -p "$dir"
+
+    # the asset: one small JPEG, READY
+    ffmpeg -nostdin -v error -f lavfi -i testsrc2=s=640x360 -frames:v 1 -y "$dir/x.jpg" ||
+        { echo "bench: ffmpeg could not make the JPEG" >&2; return 1; }
+    upload_asset "$dir/x.jpg" "$(sha256sum "$dir/x.jpg" | cut -d' ' -f1)" image/jpeg || return 1
+    asset=$ASSET_ID
+
+    # the playlist: 100 items naming it, published once
+    code=$(api POST /v1/library/playlists '{"name":"Bench publish"}')
+    pl=$(json_str playlistId <"$WORK/api.body")
+    etag=$(api_etag)
+    { [ "$code" = 201 ] && [ -n "$pl" ] && [ -n "$etag" ]; } || api_fail "playlist create" "$code" ||
+        return 1
+    body=$(awk -v a="$asset" 'BEGIN {
+        printf "{\"items\":["
+        for (i = 0; i < 100; i++) printf "%s{\"assetId\":\"%s\"}", (i ? "," : ""), a
+        printf "]}" }')
+    code=$(api PUT "/v1/library/playlists/$pl/items" "$body" "If-Match: $etag")
+    etag=$(api_etag)
+    { [ "$code" = 200 ] && [ -n "$etag" ] &&
+        [ "$(grep -o '"playlistItemId"' "$WORK/api.body" | wc -l)" = 100 ]; } ||
+        api_fail "PUT of the 100 items" "$code" || return 1
+    code=$(api POST "/v1/library/playlists/$pl/publish" "" "If-Match: $etag")
+    [ "$code" = 200 ] || api_fail "the first publish" "$code" || return 1
+
+    # 50 venues, the playlist their fallback
+    tid=$(sed -n 's/^tenant \([^ ]*\) created.*/\1/p' "$WORK/tenant.log" | head -n1)
+    [ -n "$tid" ] || { echo "bench: publish: no tenant id in $(cat "$WORK/tenant.log")" >&2; return 1; }
+    local -a venues=()
+    for i in $(seq 1 50); do
+        code=$(api POST "/v1/tenants/$tid/venues" \
+            "{\"name\":\"Bench venue $i\",\"timezone\":\"Europe/London\"}")
+        vid=$(json_str venueId <"$WORK/api.body")
+        { [ "$code" = 201 ] && [ -n "$vid" ]; } || api_fail "venue create" "$code" || return 1
+        venues+=("$vid")
+    done
+    # (the route needs a published playlist: hence the first publish above)
+    for vid in "${venues[@]}"; do
+        code=$(api PUT "/v1/venues/$vid/fallback-playlist" "{\"playlistId\":\"$pl\"}")
+        [ "$code" = 200 ] || api_fail "PUT of a venue's fallback playlist" "$code" || return 1
+    done
+    code=$(api POST "/v1/library/playlists/$pl/publish" "" "If-Match: $etag")
+    { [ "$code" = 200 ] && grep -q '"venuesNotified":50[,}]' "$WORK/api.body"; } ||
+        api_fail "a publish (not 200 with \"venuesNotified\": 50)" "$code" || return 1
+    code=$(api PUT "/v1/library/playlists/$pl/presence" "")
+    [ "$code" = 200 ] || api_fail "PUT of the presence" "$code" || return 1
+
+    {
+        echo 'wrk.method = "POST"'
+        echo "wrk.headers[\"Authorization\"] = \"Bearer $TOKEN\""
+        echo "wrk.headers[\"If-Match\"] = [[$etag]]"
+    } >"$dir/publish.lua"
+    {
+        echo 'wrk.method = "PUT"'
+        echo "wrk.headers[\"Authorization\"] = \"Bearer $TOKEN\""
+    } >"$dir/presence.lua"
+    publish_runs "$MARQUEED_URL/v1/library/playlists/$pl" "$dir"
+    local rc=$?
+    WRK_ARGS=()
+    return "$rc"
+}
+
+# publish_runs PLAYLIST_URL DIR — the wrk runs of the publish row (scripts in DIR), and its line.
+publish_runs() {
+    local url=$1 dir=$2 i r
+    local -a runs_p=() runs_r=()
+    for i in $(seq 0 "$RUNS"); do
+        local d=$PUBLISH_DURATION
+        [ "$i" = 0 ] && d=1s
+        WRK_ARGS=(-s "$dir/publish.lua")
+        r=$(CONNECTIONS=1 THREADS=1 wrk_once "$url/publish" "$d") || return 1
+        [ "$i" = 0 ] || runs_p+=("$r")
+        WRK_ARGS=(-s "$dir/presence.lua")
+        r=$(CONNECTIONS=1 THREADS=1 wrk_once "$url/presence" "$d") || return 1
+        [ "$i" = 0 ] || runs_r+=("$r")
+    done
+    WRK_ARGS=()
+    # the run with the median p50 (field 4) of each: "RPS P99_MS ERRORS P50_MS"
+    local med_p med_r
+    med_p=$(printf '%s\n' "${runs_p[@]}" | sort -g -k4,4 | awk '{a[NR] = $0} END {print a[int((NR + 1) / 2)]}')
+    med_r=$(printf '%s\n' "${runs_r[@]}" | sort -g -k4,4 | awk '{a[NR] = $0} END {print a[int((NR + 1) / 2)]}')
+    awk -v a="$med_p" -v b="$med_r" 'BEGIN {
+        split(a, x, " "); split(b, y, " ")
+        printf "publish  100 items → 50 venues p50 %.2f ms p99 %.2f ms | single-row update" \
+            " (presence PUT) p50 %.2f ms p99 %.2f ms | ratio p50 %.1f, p99 %.1f\n",
+            x[4], x[2], y[4], y[2], (y[4] > 0 ? x[4] / y[4] : 0), (y[2] > 0 ? x[2] / y[2] : 0)
+        printf "bench: publish: %.0f publishes/s, %.0f presence PUTs/s (the median runs)\n",
+            x[1], y[1] > "/dev/stderr"
+        if (x[3] > 0 || y[3] > 0)
+            printf "bench: publish warning: errors or non-2xx answers in the median runs:" \
+                " publish %d, presence %d\n", x[3], y[3] > "/dev/stderr" }'
+    # shellcheck disable=SC2016 # an awk program
+    local fmt='{printf "%s%.0f/s p50 %.2f p99 %.2f", (NR > 1 ? ", " : ""), $1, $4, $2}'
+    printf 'bench: publish runs: publish [%s] / presence PUT [%s] (ms)\n' \
+        "$(printf '%s\n' "${runs_p[@]}" | awk "$fmt")" \
+        "$(printf '%s\n' "${runs_r[@]}" | awk "$fmt")" >&2
 }
 
 # ---- main --------------------------------------------------------------------------------------
