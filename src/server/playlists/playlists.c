@@ -121,6 +121,19 @@ static int playlist_find(struct store_conn *c, const char *tenant, struct view v
     return r;
 }
 
+/* Takes the playlist's row lock for the rest of the transaction (a no-op update): writers of
+ * one playlist queue here instead of racing to a version check, and on PostgreSQL every
+ * statement after it sees what the writer before committed. SQLite's BEGIN IMMEDIATE already
+ * serializes writers. */
+static int playlist_lock(struct store_conn *c, const char *tenant, const char *id)
+{
+    int r = store_exec(c,
+                       "UPDATE playlists SET draft_version = draft_version WHERE tenant_id = $1 "
+                       "AND playlist_id = $2",
+                       (struct store_param[]){STORE_TEXT(tenant), STORE_TEXT(id)}, 2, NULL);
+    return r < 0 ? r : 0;
+}
+
 static int find_problem(struct http_request *req, int r)
 {
     if (r == -ENOENT)
@@ -499,8 +512,10 @@ static int delete_tx(struct store_conn *c, void *ud)
     struct delete_tx *x = ud;
     const struct auth_actor *a = auth_actor(x->req);
     struct playlist p = {0};
-    int r =
-        playlist_find(c, a->claims.tid, x->view, http_req_param(x->req, "playlistId"), true, &p);
+    int r = playlist_lock(c, a->claims.tid, http_req_param(x->req, "playlistId"));
+    if (r >= 0)
+        r = playlist_find(c, a->claims.tid, x->view, http_req_param(x->req, "playlistId"), true,
+                          &p);
     if (r < 0) {
         playlist_release(&p);
         return find_problem(x->req, r);
@@ -740,8 +755,10 @@ static int mutate_tx(struct store_conn *c, void *ud)
     json_decref(x->conflicts);
     x->conflicts = NULL;
     x->merged = false;
-    int r =
-        playlist_find(c, a->claims.tid, x->view, http_req_param(x->req, "playlistId"), true, &x->p);
+    int r = playlist_lock(c, a->claims.tid, http_req_param(x->req, "playlistId"));
+    if (r >= 0)
+        r = playlist_find(c, a->claims.tid, x->view, http_req_param(x->req, "playlistId"), true,
+                          &x->p);
     if (r < 0)
         return find_problem(x->req, r);
     char etag[HTTP_ETAG_LEN];
@@ -979,7 +996,9 @@ static int publish_tx(struct store_conn *c, void *ud)
     const char *tid = a->claims.tid;
     playlist_release(&x->p);
     ids_timestamp(clock_now_ms(), x->now);
-    int r = playlist_find(c, tid, x->view, http_req_param(x->req, "playlistId"), true, &x->p);
+    int r = playlist_lock(c, tid, http_req_param(x->req, "playlistId"));
+    if (r >= 0)
+        r = playlist_find(c, tid, x->view, http_req_param(x->req, "playlistId"), true, &x->p);
     if (r < 0)
         return find_problem(x->req, r);
     struct draft d = {0};
