@@ -650,4 +650,27 @@ describe(`schedules (${BACKEND})`, () => {
         assert.deepEqual(feed.map((c) => c.action), ['updated', 'updated', 'updated']);
         assert.equal(await sql(`SELECT count(*) FROM audit_log WHERE action = 'venue.fallback_set' AND resource_id = '${V}'`), '3');
     });
+    it('publishing a playlist bumps the epoch of exactly the venues that can play it', async () => {
+        // PX reaches V3 through V3's published schedule and V4 through its fallback; V2 names it
+        // only in a draft slot, V1 not at all
+        const LIB = '/v1/library/playlists';
+        const asset = (await sql(`SELECT asset_id FROM assets WHERE tenant_id = '${A.tenantId}' AND status = 'READY' LIMIT 1`)).trim();
+        let r = await call('POST', LIB, A.token, { name: 'Reach test' });
+        const px = ok(r, 201).playlistId;
+        r = await call('PUT', `${LIB}/${px}/items`, A.token, { items: [{ assetId: asset }] }, { 'If-Match': r.res.headers.get('etag') });
+        ok(r);
+        const etag = r.res.headers.get('etag');
+        assert.equal(ok(await call('POST', `${LIB}/${px}/publish`, A.token, undefined, { 'If-Match': etag })).venuesNotified, 0);
+        await addSlot(A.V3, { targetType: 'DEVICE', targetId: A.D3, playlistId: px, daysOfWeekMask: 127, startMinutes: 0, endMinutes: 0 });
+        ok(await publish(A.V3));
+        ok(await call('PUT', `/v1/venues/${A.V4}/fallback-playlist`, A.token, { playlistId: px }));
+        await addSlot(A.V2, { targetType: 'DEVICE', targetId: A.D2, playlistId: px, daysOfWeekMask: 1, startMinutes: 60, endMinutes: 120 });
+        const before = await Promise.all([A.V1, A.V2, A.V3, A.V4].map(epoch));
+        const p = ok(await call('POST', `${LIB}/${px}/publish`, A.token, undefined, { 'If-Match': etag }));
+        assert.equal(p.venuesNotified, 2, JSON.stringify(p));
+        const after = await Promise.all([A.V1, A.V2, A.V3, A.V4].map(epoch));
+        assert.deepEqual(after, [before[0], before[1], before[2] + 1, before[3] + 1], 'V3 and V4 only');
+        // leave V4 as the other tests expect it
+        ok(await call('PUT', `/v1/venues/${A.V4}/fallback-playlist`, A.token, { playlistId: null }));
+    });
 });
