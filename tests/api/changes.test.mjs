@@ -12,10 +12,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
 import { makeFixtures } from './lib/media.mjs';
-import { BACKEND, UUID_RE, assertProblem, get, runMarqueed, startServer } from './lib/server.mjs';
+import { BACKEND, UUID_RE, assertProblem, get, startServer } from './lib/server.mjs';
+import { apiClient } from './lib/client.mjs';
 
 const PASSWORD = 'change feed passphrase 1';
-const JSON_HEADERS = { 'Content-Type': 'application/json' };
 const RATE_LIMITS = 'login_ip=10000/60,login_account=10000/60,refresh_user=10000/60,upload=10000/3600,'
     + 'mutation=100000/60,publish=100000/60';
 const TS_RE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$/;
@@ -39,40 +39,7 @@ function assertChangeShape(c) {
 
 /** The API client of one server (as in assets.test.mjs), the playlist calls and the feed. */
 function client(getSrv) {
-    const call = (method, p, token, body, headers = {}) =>
-        get(`${getSrv().url}${p}`, {
-            method,
-            headers: {
-                ...(body !== undefined ? JSON_HEADERS : {}),
-                ...(token ? { Authorization: `Bearer ${token}` } : {}),
-                ...headers,
-            },
-            body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-        });
-    const ok = (r, status = 200) => {
-        assert.equal(r.res.status, status, `${r.res.url}: ${r.text}`);
-        return JSON.parse(r.text);
-    };
-    const login = async (email) => ok(await call('POST', '/v1/auth/login', null, { email, password: PASSWORD })).accessToken;
-    const createTenant = async (name, email) => {
-        const made = await runMarqueed(['create-tenant', '--name', name, '--admin-email', email,
-            '--admin-password', PASSWORD, '--timezone', 'Europe/London', ...getSrv().store.args]);
-        assert.equal(made.code, 0, made.stderr);
-        const m = /tenant ([0-9a-f-]{36}) created[\s\S]*admin user ([0-9a-f-]{36})/.exec(made.stdout);
-        assert.ok(m, made.stdout);
-        return { tenantId: m[1], userId: m[2], email, token: await login(email) };
-    };
-    const createVenue = async (t, name) =>
-        ok(await call('POST', `/v1/tenants/${t.tenantId}/venues`, t.token, { name, timezone: 'Europe/London' }), 201).venueId;
-    const createUser = async (t, email, { venueRoles = [], capabilities = [], tenantRoles = [] } = {}) => {
-        const u = ok(await call('POST', `/v1/tenants/${t.tenantId}/users`, t.token, {
-            email, displayName: email.split('@')[0], password: PASSWORD, tenantRoles, capabilities,
-        }), 201);
-        if (venueRoles.length) {
-            ok(await call('PUT', `/v1/tenants/${t.tenantId}/users/${u.userId}/venue-roles`, t.token, { venueRoles }));
-        }
-        return { userId: u.userId, email, token: await login(email) };
-    };
+    const { call, ok, login, createTenant, createVenue, createUser } = apiClient(getSrv, PASSWORD);
     /** A READY library asset of @fx (session, PUT, complete, poll). */
     const upload = async (token, fx) => {
         const s = ok(await call('POST', `${LIB_ASSETS}/uploads`, token, {
