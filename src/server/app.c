@@ -17,6 +17,7 @@
 #include "playlists/playlists.h"
 #include "presence/presence.h"
 #include "publishing/publishing.h"
+#include "resolver/preview.h"
 #include "schedules/schedules.h"
 #include "macro.h"
 #include "tenancy/admin.h"
@@ -31,6 +32,7 @@ static const module_register_fn modules[] = {
     publishing_register,
     playlists_register,
     schedules_register,
+    preview_register,
     presence_register,
     testing_register,
 };
