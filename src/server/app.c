@@ -17,6 +17,7 @@
 #include "playlists/playlists.h"
 #include "presence/presence.h"
 #include "publishing/publishing.h"
+#include "resolver/manifest.h"
 #include "resolver/preview.h"
 #include "schedules/schedules.h"
 #include "macro.h"
@@ -33,6 +34,7 @@ static const module_register_fn modules[] = {
     playlists_register,
     schedules_register,
     preview_register,
+    manifest_register,
     presence_register,
     testing_register,
 };

@@ -167,13 +167,34 @@ static int rate_limit(struct app *app, struct http_request *req, const struct ht
     } else if (actor && !strcmp(scope, "tenant")) {
         snprintf(key, sizeof(key), "%s", actor->claims.tid);
     } else if (actor && (!strcmp(scope, "user") || !strcmp(scope, "device"))) {
-        snprintf(key, sizeof(key), "%s/%s", actor->claims.tid, actor->claims.sub);
+        snprintf(key, sizeof(key), "%s/%s", actor->claims.tid,
+                 actor->claims.device ? actor->claims.did : actor->claims.sub);
     } else {
         log_msg(LOG_ERROR, "route_misdeclared", "%s: rate class %s needs an actor", route->pattern,
                 cls);
         return -ENOTRECOVERABLE;
     }
     return limits_check(app, req, cls, key, tenant);
+}
+
+/* 1 if the device of a device token is still registered as the token says: live, active,
+ * in the token's venue, of an active tenant; 0 if not; -errno. */
+static int device_live(struct app *app, const struct token_claims *cl)
+{
+    struct store_result *res = NULL;
+    int r = store_query(app->store,
+                        "SELECT 1 FROM devices d JOIN tenants t ON t.tenant_id = d.tenant_id "
+                        "WHERE d.tenant_id = $1 AND d.device_id = $2 AND d.venue_id = $3 AND "
+                        "d.deleted_at_utc IS NULL AND d.status = 'ACTIVE' AND "
+                        "t.status = 'ACTIVE'",
+                        (struct store_param[]){STORE_TEXT(cl->tid), STORE_TEXT(cl->did),
+                                               STORE_TEXT(cl->vid)},
+                        3, &res);
+    if (r < 0)
+        return r;
+    r = store_result_rows(res) == 1;
+    store_result_free(res);
+    return r;
 }
 
 int auth_guard(struct http_request *req, const struct http_route *route, void *ud)
@@ -203,6 +224,21 @@ int auth_guard(struct http_request *req, const struct http_route *route, void *u
                  json_pack("{s:s,s:s,s:s}", "requestId", http_req_id(req), "reason", why, "route",
                            route->pattern));
         return unauthorized(req, "INVALID_TOKEN", "The access token is invalid or expired.", true);
+    }
+    if (actor->claims.device) {
+        actor->type = AUTH_ACTOR_DEVICE;
+        http_req_set_actor(req, actor, free);
+        if (route->audience != HTTP_DEVICE)
+            return unauthorized(req, "USER_TOKEN_REQUIRED",
+                                "This endpoint takes a user token, not a device token.", true);
+        /* §25.7: a token dies with its device (removed, disabled, moved, tenant disabled) */
+        r = device_live(app, &actor->claims);
+        if (r < 0)
+            return r;
+        if (r == 0)
+            return unauthorized(req, "INVALID_TOKEN", "This device is no longer registered.",
+                                true);
+        return rate_limit(app, req, route, actor);
     }
     actor->type = AUTH_ACTOR_USER;
     http_req_set_actor(req, actor, free);

@@ -269,11 +269,21 @@ const char *token_keys_current(const struct token_keys *k)
 
 /* ---- issue ------------------------------------------------------------------------------- */
 
+static char *claims_sign(const struct token_key *key, json_t *claims, const struct token_claims *c,
+                         const char *issuer, const char *audience);
+
 char *token_issue(const struct token_keys *k, const struct token_claims *c, const char *issuer,
                   const char *audience)
 {
     const struct token_key *key = &k->keys[0];
     json_t *claims = json_object();
+    if (c->device) {
+        json_object_set_new(claims, "typ", json_string("device"));
+        json_object_set_new(claims, "did", json_string(c->did));
+        json_object_set_new(claims, "vid", json_string(c->vid));
+        json_object_set_new(claims, "tid", json_string(c->tid));
+        return claims_sign(key, claims, c, issuer, audience);
+    }
     json_object_set_new(claims, "sub", json_string(c->sub));
     json_object_set_new(claims, "tid", json_string(c->tid));
     json_t *troles = json_array();
@@ -295,6 +305,13 @@ char *token_issue(const struct token_keys *k, const struct token_claims *c, cons
         if (c->caps & bit)
             json_array_append_new(caps, json_string(token_capability_name(bit)));
     json_object_set_new(claims, "cap", caps);
+    return claims_sign(key, claims, c, issuer, audience);
+}
+
+/* Adds iat, exp, iss and aud to @claims (stolen) and signs them with @key. */
+static char *claims_sign(const struct token_key *key, json_t *claims, const struct token_claims *c,
+                         const char *issuer, const char *audience)
+{
     json_object_set_new(claims, "iat", json_integer(c->iat));
     json_object_set_new(claims, "exp", json_integer(c->exp));
     json_object_set_new(claims, "iss", json_string(issuer));
@@ -357,6 +374,20 @@ static int claims_read(json_t *o, int64_t now, const char *issuer, const char *a
     const char *aud = json_string_value(json_object_get(o, "aud"));
     if (!iss || strcmp(iss, issuer) || !aud || strcmp(aud, audience))
         return *why = "wrong issuer or audience", -EACCES;
+    const char *typ = json_string_value(json_object_get(o, "typ"));
+    if (typ && !strcmp(typ, "device")) {
+        /* §25.3 device claims: the device, its venue, its tenant; nothing a user has */
+        if (!uuid_claim(o, "did", c->did) || !uuid_claim(o, "vid", c->vid) ||
+            !uuid_claim(o, "tid", c->tid))
+            return *why = "did/vid/tid missing", -EACCES;
+        if (json_object_get(o, "sub") || json_object_get(o, "t_roles") ||
+            json_object_get(o, "v_roles") || json_object_get(o, "cap"))
+            return *why = "a device token with user claims", -EACCES;
+        c->device = true;
+        return 0;
+    }
+    if (typ)
+        return *why = "unknown typ", -EACCES;
     if (!uuid_claim(o, "sub", c->sub) || !uuid_claim(o, "tid", c->tid))
         return *why = "sub/tid missing", -EACCES;
     size_t i;

@@ -49,6 +49,9 @@ struct token_venue_role {
 };
 
 struct token_claims {
+    bool device;            /* a device token (§25.3: typ "device"); then did/vid, no roles */
+    char did[UUID_STR_LEN]; /* device id */
+    char vid[UUID_STR_LEN]; /* the device's venue */
     char sub[UUID_STR_LEN]; /* user id */
     char tid[UUID_STR_LEN]; /* tenant id */
     unsigned tenant_roles;  /* enum tenant_role_bits */

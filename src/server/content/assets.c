@@ -87,7 +87,7 @@ static json_t *jint(const struct store_result *res, size_t i, size_t col)
     return store_result_int(res, i, col, &v) == 0 ? json_integer(v) : json_null();
 }
 
-static const char *ext_of(const char *mime)
+const char *content_ext_of(const char *mime)
 {
     if (!mime)
         return NULL;
@@ -120,7 +120,7 @@ static json_t *asset_json(const struct content *c, const struct store_result *re
     const char *status = store_result_text(res, i, AC_STATUS);
     const char *key = store_result_text(res, i, AC_KEY);
     const char *thumb = store_result_text(res, i, AC_THUMB);
-    const char *ext = ext_of(store_result_text(res, i, AC_MIME));
+    const char *ext = content_ext_of(store_result_text(res, i, AC_MIME));
     json_t *url = json_null(), *turl = json_null(), *exp = json_null();
     if (!strcmp(status, "READY") && key && ext) {
         int64_t expires;

@@ -104,6 +104,8 @@ int content_verify(struct http_request *req, const struct content *c, const char
 /** The signed URL of object @sha (with extension @ext) under media_public_url; its expiry. */
 char *content_media_url(const struct content *c, const char *sha, const char *ext,
                         int64_t *ret_expires);
+/** The file extension media URLs carry for @mime (jpg, png, mp4), or NULL. */
+const char *content_ext_of(const char *mime);
 /** The signed upload URL of @upload_id, valid until @expires (seconds). */
 char *content_upload_url(const struct content *c, const char *upload_id, int64_t expires);
 
