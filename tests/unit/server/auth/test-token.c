@@ -7,22 +7,27 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <sodium.h>
 
 #include "../../../unit/cmocka-prelude.h"
 #include "auth/token.h"
 #include "macro.h"
 
-#define ISS "marquee"
-#define AUD "marquee-api"
-#define NOW 1795339800
+#define ISS   "marquee"
+#define AUD   "marquee-api"
+#define NOW   1795339800
 #define KEY_A "ka:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 #define KEY_B "kb:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA"
 
 static struct token_claims sample(void)
 {
-    struct token_claims c = {.tenant_roles = TROLE_ADMIN, .caps = CAP_EDIT_SHARED_LIBRARY,
-                             .iat = NOW, .exp = NOW + 900, .n_venue_roles = 2};
+    struct token_claims c = {.tenant_roles = TROLE_ADMIN,
+                             .caps = CAP_EDIT_SHARED_LIBRARY,
+                             .iat = NOW,
+                             .exp = NOW + 900,
+                             .n_venue_roles = 2};
     snprintf(c.sub, sizeof(c.sub), "0f8fad5b-d9cb-469f-a165-70867728950e");
     snprintf(c.tid, sizeof(c.tid), "7c9e6679-7425-40de-944b-e07fc1f90ae7");
     snprintf(c.venue_roles[0].venue_id, UUID_STR_LEN, "16fd2706-8baf-433b-82eb-8c7fada847da");
@@ -213,6 +218,78 @@ static void key_file_and_spec(void **state)
     }
 }
 
+/* A token of @claims_json signed with KEY_A's secret (32 zero bytes), kid "ka". */
+static char *sign_raw(const char *claims_json)
+{
+    char *head = b64("{\"alg\":\"HS256\",\"kid\":\"ka\"}"), *body = b64(claims_json);
+    char *signing = xasprintf("%s.%s", head, body);
+    unsigned char secret[32] = {0}, mac[EVP_MAX_MD_SIZE];
+    unsigned maclen = 0;
+    HMAC(EVP_sha256(), secret, sizeof(secret), (const unsigned char *)signing, strlen(signing), mac,
+         &maclen);
+    char sig[128];
+    sodium_bin2base64(sig, sizeof(sig), mac, maclen, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    char *t = xasprintf("%s.%s", signing, sig);
+    free(head);
+    free(body);
+    free(signing);
+    return t;
+}
+
+/* §25.3 device tokens: issued and read back with did/vid/tid and nothing of a user; a device
+ * token that also carries user claims, misses a claim, or an unknown typ, is refused. */
+static void device_tokens(void **state)
+{
+    struct token_keys *k = keys(KEY_A);
+    struct token_claims c = {.device = true, .iat = NOW, .exp = NOW + 86400}, out;
+    snprintf(c.did, sizeof(c.did), "5a2d9c6e-0d6f-4a53-9a6c-2f4b0c3a1e11");
+    snprintf(c.vid, sizeof(c.vid), "16fd2706-8baf-433b-82eb-8c7fada847da");
+    snprintf(c.tid, sizeof(c.tid), "7c9e6679-7425-40de-944b-e07fc1f90ae7");
+    char *t = token_issue(k, &c, ISS, AUD);
+    assert_int_equal(token_verify(k, t, NOW + 10, ISS, AUD, &out, NULL), 0);
+    assert_true(out.device);
+    assert_string_equal(out.did, c.did);
+    assert_string_equal(out.vid, c.vid);
+    assert_string_equal(out.tid, c.tid);
+    assert_string_equal(out.sub, "");
+    assert_int_equal(out.tenant_roles, 0);
+    assert_int_equal(out.n_venue_roles, 0);
+    free(t);
+
+    /* the raw form verifies (the test's signer is right) … */
+    const char *base = "\"iss\":\"marquee\",\"aud\":\"marquee-api\",\"exp\":1795426200,"
+                       "\"tid\":\"7c9e6679-7425-40de-944b-e07fc1f90ae7\"";
+    char *good =
+        xasprintf("{\"typ\":\"device\",\"did\":\"%s\",\"vid\":\"%s\",%s}", c.did, c.vid, base);
+    t = sign_raw(good);
+    assert_int_equal(token_verify(k, t, NOW + 10, ISS, AUD, &out, NULL), 0);
+    free(t);
+    free(good);
+    /* … and each of these does not */
+    char *bad[] = {
+        xasprintf("{\"typ\":\"device\",\"did\":\"%s\",\"vid\":\"%s\",\"sub\":\"%s\",%s}", c.did,
+                  c.vid, c.did, base),
+        xasprintf(
+            "{\"typ\":\"device\",\"did\":\"%s\",\"vid\":\"%s\",\"t_roles\":[\"TENANT_ADMIN\"],"
+            "%s}",
+            c.did, c.vid, base),
+        xasprintf("{\"typ\":\"device\",\"vid\":\"%s\",%s}", c.vid, base),
+        xasprintf("{\"typ\":\"device\",\"did\":\"%s\",%s}", c.did, base),
+        xasprintf("{\"typ\":\"device\",\"did\":\"not-a-uuid\",\"vid\":\"%s\",%s}", c.vid, base),
+        xasprintf("{\"typ\":\"admin\",\"did\":\"%s\",\"vid\":\"%s\",%s}", c.did, c.vid, base),
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        t = sign_raw(bad[i]);
+        const char *why = NULL;
+        if (token_verify(k, t, NOW + 10, ISS, AUD, &out, &why) != -EACCES)
+            fail_msg("accepted %s", bad[i]);
+        assert_non_null(why);
+        free(t);
+        free(bad[i]);
+    }
+    token_keys_free(k);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -224,6 +301,7 @@ int main(void)
         cmocka_unit_test(rotation),
         cmocka_unit_test(many_venues_resolved_server_side),
         cmocka_unit_test(key_file_and_spec),
+        cmocka_unit_test(device_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
