@@ -10,7 +10,7 @@ PACKAGES=(
     build-essential pkg-config meson ninja-build clang libclang-rt-14-dev clang-format
     # libraries marqueed links
     libmicrohttpd-dev libjansson-dev libjwt-dev libsodium-dev libssl-dev
-    libsqlite3-dev libpq-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
+    libsqlite3-dev libpq-dev zlib1g-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
     # test media is made at test time with the ffmpeg command-line tool (also the bench reference)
     ffmpeg
     # tests: unit, API (node:test), PostgreSQL server started by the harness

@@ -94,8 +94,9 @@ describe(`player manifest (${BACKEND})`, () => {
         typ: 'device', did, vid: venueId, tid: t.tenantId, iss: 'marquee', aud: 'marquee-api',
         iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 3600, ...extra,
     });
+    // identity unless a test asks for gzip (fetch asks for gzip by default, and decodes it)
     const manifest = (token, headers = {}) => get(`${srv.url}/v1/player/manifest`,
-        { headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...headers } });
+        { headers: { 'Accept-Encoding': 'identity', ...(token ? { Authorization: `Bearer ${token}` } : {}), ...headers } });
     /** A 200 manifest: {body, etag}. */
     const fetchManifest = async (token) => {
         const r = await manifest(token);
@@ -228,6 +229,23 @@ describe(`player manifest (${BACKEND})`, () => {
         assert.equal(d2b.body.playlist.publishedVersion, 2);
         assert.notEqual(d2b.etag, d2.etag);
         assert.equal((await manifest(A.t2, { 'If-None-Match': d2.etag })).res.status, 200, 'the old tag is stale');
+    });
+
+    it('gzip when the client takes it: the same manifest, the weak form of the same tag, 304 either way', async () => {
+        const plain = await fetchManifest(A.t1);
+        const r = await manifest(A.t1, { 'Accept-Encoding': 'gzip' });
+        assert.equal(r.res.status, 200, r.text);
+        assert.equal(r.res.headers.get('content-encoding'), 'gzip');
+        assert.match(r.res.headers.get('vary') || '', /Accept-Encoding/i);
+        assert.equal(r.res.headers.get('etag'), `W/${plain.etag}`);
+        assert.deepEqual(JSON.parse(r.text), plain.body, 'fetch decoded the same manifest');
+        for (const [ae, inm] of [['gzip', plain.etag], ['identity', `W/${plain.etag}`], ['gzip', `W/${plain.etag}`]]) {
+            const nm = await manifest(A.t1, { 'Accept-Encoding': ae, 'If-None-Match': inm });
+            assert.equal(nm.res.status, 304, `${ae} with ${inm}: ${nm.text}`);
+        }
+        // a client that refuses gzip gets identity
+        const no = await manifest(A.t1, { 'Accept-Encoding': 'gzip;q=0, identity' });
+        assert.equal(no.res.headers.get('content-encoding'), null);
     });
 
     it('a settings change changes the tag; nothing else does', async () => {

@@ -21,7 +21,10 @@
  * A failure here is never a blank screen: the answer is an error (503 with Retry-After for
  * the store), and the player keeps playing the manifest it has (§28.6, §31.9).
  *
- * Not yet: the manifest cache of §31.8 (every request resolves), gzip of the 200 body.
+ * Tiny devices poll a lot: a client that accepts gzip gets the 200 body gzipped (zlib) with
+ * the weak form of the same ETag, and either form answers 304 (If-None-Match compares weakly).
+ *
+ * Not yet: the manifest cache of §31.8 (every request resolves).
  */
 #include "resolver/manifest.h"
 
@@ -29,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <zlib.h>
 
 #include "app.h"
 #include "auth/auth.h"
@@ -140,6 +145,41 @@ static void manifest_tag(int64_t epoch, const struct resolver_result *res, int64
     free(s);
 }
 
+/* True when the request's Accept-Encoding lists gzip (without q=0). */
+static bool accepts_gzip(struct http_request *req)
+{
+    const char *ae = http_req_header(req, "Accept-Encoding");
+    const char *g = ae ? strstr(ae, "gzip") : NULL;
+    if (!g)
+        return false;
+    const char *q = strstr(g, "q=");
+    const char *comma = strchr(g, ',');
+    return !(q && (!comma || q < comma) && q[2] == '0' &&
+             (q[3] != '.' || !strpbrk(q + 4, "123456789")));
+}
+
+/* @text gzipped (a gzip member, level 6) into a new buffer; NULL on failure. */
+static unsigned char *gzip_of(const char *text, size_t len, size_t *ret_len)
+{
+    z_stream z = {0};
+    if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return NULL;
+    size_t cap = deflateBound(&z, (uLong)len);
+    unsigned char *out = xmalloc(cap);
+    z.next_in = (unsigned char *)text;
+    z.avail_in = (uInt)len;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    int r = deflate(&z, Z_FINISH);
+    *ret_len = cap - z.avail_out;
+    deflateEnd(&z);
+    if (r != Z_STREAM_END) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
 static int manifest_get(struct http_request *req, void *ud)
 {
     struct app *app = ud;
@@ -197,6 +237,22 @@ static int manifest_get(struct http_request *req, void *ud)
         return -ENOMEM;
     size_t len = strlen(text);
     http_reply_header(req, "Cache-Control", "private, no-cache");
+    http_reply_header(req, "Vary", "Accept-Encoding");
+    size_t zlen = 0;
+    unsigned char *z = accepts_gzip(req) ? gzip_of(text, len, &zlen) : NULL;
+    if (z) {
+        /* the gzipped representation carries the weak form of the same tag (RFC 9110 §8.8.1:
+         * another content coding, the same meaning); If-None-Match compares weakly, so the
+         * player's manifestEtag matches either */
+        char zetag[HASH_SHA256_HEX_LEN + 12];
+        snprintf(zetag, sizeof(zetag), "W/%s", etag);
+        http_reply_header(req, "Content-Encoding", "gzip");
+        if (!http_not_modified(req, zetag, zlen))
+            r = http_reply_data(req, 200, "application/json", z, zlen);
+        free(z);
+        free(text);
+        return r < 0 ? r : 0;
+    }
     if (http_not_modified(req, etag, len)) {
         free(text);
         return 0;
