@@ -49,7 +49,10 @@ MEDIA_RUNS=${BENCH_MEDIA_RUNS:-5}
 ORIGIN_DURATION=${BENCH_ORIGIN_DURATION:-7s}
 PUBLISH_DURATION=${BENCH_PUBLISH_DURATION:-9s}
 
-BENCHES=(healthz me login origin media publish resolver)
+# manifest304 is not in the list: wrk 4.1 waits for a body after a 304 that carries the 200's
+# Content-Length (RFC 9110 §8.6 allows it; libmicrohttpd 0.9.75 always sends one). Run it with
+# BENCH_ONLY=manifest304 once either changes.
+BENCHES=(healthz me login origin media publish resolver manifest200)
 
 die() {
     echo "bench: $*" >&2
@@ -189,6 +192,8 @@ start_marqueed() {
     # minute) and changes (120 a minute: 50 venues and more) far more often than a tenant may
     local limits=login_ip=1000000/1,login_account=1000000/1,default_user=1000000/1,upload=1000000/1
     limits+=,publish=1000000/1,mutation=1000000/1
+    # the manifest rows: 2,000 devices asking thousands of times a second (2 a minute each)
+    limits+=,manifest=1000000/1,default_device=1000000/1
     "$MARQUEED" serve --data-dir "$WORK/marqueed/data" --listen 127.0.0.1:0 \
         --rate-limits "$limits" \
         >"$WORK/marqueed/stdout.log" 2>"$WORK/marqueed/stderr.log" &
@@ -712,6 +717,236 @@ publish_runs() {
     printf 'bench: publish runs: publish [%s] / presence PUT [%s] (ms)\n' \
         "$(printf '%s\n' "${runs_p[@]}" | awk "$fmt")" \
         "$(printf '%s\n' "${runs_r[@]}" | awk "$fmt")" >&2
+}
+
+# ---- manifest rows (manifest304, manifest200) --------------------------------------------------
+
+# The player's manifest (docs/player.md): GET /v1/player/manifest with a device token, 2,000
+# devices of one venue whose fallback is a published one-item playlist (the JPEG of the publish
+# row). Devices have no API yet: they are inserted into the store with the sqlite3 CLI, and
+# their tokens (HS256 JWTs, §25.3 device claims) are signed here with python3 from the key file
+# marqueed made (<data_dir>/jwt-keys; the first key signs). Every request takes the next token
+# (a wrk Lua script), so each request verifies a different JWT and loads a different device.
+# All the devices share one manifest ETag at a given second (same epoch, playlist, validity,
+# default settings; validToUtc moves with the clock: see manifest_lua).
+# The Lua script sends the same headers (Authorization, If-None-Match for the 304 row) to both
+# targets; only the ETag named differs (marqueed's or nginx's for its file).
+MANIFEST_DIR="" MANIFEST_ETAG="" MANIFEST_TOKEN=""
+manifest_setup() {
+    [ -n "$MANIFEST_DIR" ] && return 0
+    need_ffmpeg || return 1
+    command -v sqlite3 >/dev/null || { echo "bench: missing sqlite3 (apt-get install sqlite3)" >&2; return 1; }
+    command -v python3 >/dev/null || { echo "bench: missing python3" >&2; return 1; }
+    make_tenant
+    # a fresh access token (15 min): the rows before this one may have taken minutes
+    TOKEN=$(curl -s -X POST -H 'Content-Type: application/json' --data-binary @"$WORK/login.json" \
+        "$MARQUEED_URL/v1/auth/login" | json_str accessToken)
+    [ -n "$TOKEN" ] || { echo "bench: manifest: login failed" >&2; return 1; }
+    local dir="$WORK/manifest" code pl etag tid vid
+    mkdir -p "$dir"
+
+    # one READY JPEG, a playlist of one item naming it, published, the fallback of one venue
+    ffmpeg -nostdin -v error -f lavfi -i testsrc2=s=640x360 -frames:v 1 -y "$dir/x.jpg" ||
+        { echo "bench: ffmpeg could not make the JPEG" >&2; return 1; }
+    upload_asset "$dir/x.jpg" "$(sha256sum "$dir/x.jpg" | cut -d' ' -f1)" image/jpeg || return 1
+    code=$(api POST /v1/library/playlists '{"name":"Bench manifest"}')
+    pl=$(json_str playlistId <"$WORK/api.body")
+    etag=$(api_etag)
+    { [ "$code" = 201 ] && [ -n "$pl" ] && [ -n "$etag" ]; } || api_fail "playlist create" "$code" ||
+        return 1
+    code=$(api PUT "/v1/library/playlists/$pl/items" "{\"items\":[{\"assetId\":\"$ASSET_ID\"}]}" \
+        "If-Match: $etag")
+    etag=$(api_etag)
+    { [ "$code" = 200 ] && [ -n "$etag" ]; } || api_fail "PUT of the item" "$code" || return 1
+    code=$(api POST "/v1/library/playlists/$pl/publish" "" "If-Match: $etag")
+    [ "$code" = 200 ] || api_fail "the publish" "$code" || return 1
+    tid=$(sed -n 's/^tenant \([^ ]*\) created.*/\1/p' "$WORK/tenant.log" | head -n1)
+    [ -n "$tid" ] || { echo "bench: manifest: no tenant id in $(cat "$WORK/tenant.log")" >&2; return 1; }
+    code=$(api POST "/v1/tenants/$tid/venues" '{"name":"Bench manifest venue","timezone":"Europe/London"}')
+    vid=$(json_str venueId <"$WORK/api.body")
+    { [ "$code" = 201 ] && [ -n "$vid" ]; } || api_fail "venue create" "$code" || return 1
+    code=$(api PUT "/v1/venues/$vid/fallback-playlist" "{\"playlistId\":\"$pl\"}")
+    [ "$code" = 200 ] || api_fail "PUT of the venue's fallback playlist" "$code" || return 1
+
+    # 2,000 devices (one INSERT) and their tokens (a Lua table; the first also in tokens.first)
+    python3 - "$WORK/marqueed/data/jwt-keys" "$tid" "$vid" "$dir" 2000 <<'PY' || return 1
+import base64, hashlib, hmac, json, sys, time, uuid
+keys, tid, vid, out, n = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+line = next(l.strip() for l in open(keys) if l.strip() and not l.lstrip().startswith("#"))
+kid, secret = line.split(":", 1)
+key = base64.urlsafe_b64decode(secret + "=" * (-len(secret) % 4))
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+enc = lambda o: b64(json.dumps(o, separators=(",", ":")).encode())
+now = int(time.time())
+ts = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now))
+dids = [str(uuid.uuid4()) for _ in range(n)]
+toks = []
+for did in dids:
+    signing = enc({"alg": "HS256", "kid": kid}) + "." + enc({
+        "typ": "device", "did": did, "vid": vid, "tid": tid, "iss": "marquee",
+        "aud": "marquee-api", "iat": now, "exp": now + 86400})
+    toks.append(signing + "." + b64(hmac.new(key, signing.encode(), hashlib.sha256).digest()))
+with open(out + "/devices.sql", "w") as f:
+    f.write(".timeout 10000\nINSERT INTO devices (device_id, tenant_id, venue_id, name, "
+            "created_at_utc, updated_at_utc) VALUES\n")
+    f.write(",\n".join("('%s','%s','%s','Bench screen %d','%s','%s')" % (d, tid, vid, i, ts, ts)
+                       for i, d in enumerate(dids)) + ";\n")
+with open(out + "/tokens.lua", "w") as f:
+    f.write("tokens = {\n" + ",\n".join('"%s"' % t for t in toks) + "\n}\n")
+with open(out + "/tokens.first", "w") as f:
+    f.write(toks[0])
+PY
+    sqlite3 "$WORK/marqueed/data/marquee.db" <"$dir/devices.sql" ||
+        { echo "bench: manifest: the INSERT of the devices failed" >&2; return 1; }
+    [ "$(sqlite3 "$WORK/marqueed/data/marquee.db" \
+        "SELECT count(*) FROM devices WHERE venue_id = '$vid'")" = 2000 ] ||
+        { echo "bench: manifest: not 2,000 devices in the venue" >&2; return 1; }
+    MANIFEST_TOKEN=$(cat "$dir/tokens.first")
+
+    # the manifest (200, the playlist), then its ETag answers 304, for the last device too; the
+    # ETag changes every second (validToUtc = now + 6 h, see manifest_lua): up to 3 tries
+    local last ok=""
+    last=$(sed -n '$s/^"\(.*\)",\{0,1\}$/\1/p' <(grep '^"' "$dir/tokens.lua"))
+    for _ in 1 2 3; do
+        code=$(curl -s -o "$dir/manifest.body" -D "$dir/manifest.headers" -w '%{http_code}' \
+            -H "Authorization: Bearer $MANIFEST_TOKEN" "$MARQUEED_URL/v1/player/manifest")
+        MANIFEST_ETAG=$(sed -n 's/^[Ee][Tt][Aa][Gg]: *//p' "$dir/manifest.headers" | tr -d '\r' | tail -n1)
+        if [ "$code" != 200 ] || [ -z "$MANIFEST_ETAG" ] ||
+            ! grep -q "\"playlistId\":\"$pl\"" "$dir/manifest.body"; then
+            echo "bench: manifest: GET answered $code (ETag ${MANIFEST_ETAG:-none}):" \
+                "$(head -c 600 "$dir/manifest.body")" >&2
+            return 1
+        fi
+        ok=yes
+        for tok in "$MANIFEST_TOKEN" "$last"; do
+            code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $tok" \
+                -H "If-None-Match: $MANIFEST_ETAG" "$MARQUEED_URL/v1/player/manifest")
+            [ "$code" = 304 ] || ok=""
+        done
+        [ -n "$ok" ] && break
+    done
+    [ -n "$ok" ] || { echo "bench: manifest: If-None-Match answered $code, not 304" >&2; return 1; }
+    echo "bench: manifest: 2,000 devices, ETag $MANIFEST_ETAG, 200 body $(stat -c %s "$dir/manifest.body") bytes" >&2
+    MANIFEST_DIR=$dir
+}
+
+# manifest_lua FILE NGINX_ETAG [no-inm] — the wrk script: every request the next device token;
+# If-None-Match marqueed's manifest ETag on /v1/player/manifest, NGINX_ETAG on any other path
+# (nginx's file), none with no-inm. Each thread starts at its own place in the tokens. As a
+# player does, a thread sends the last ETag it was answered: marqueed's ETag hashes validToUtc,
+# which is now + 6 h for a venue on its fallback (moves every second), so a fixed ETag would be
+# answered 200 after the first second. The answers by status go to $MANIFEST_DIR/status.log,
+# a line per wrk run: "PATH 304s 200s others".
+manifest_lua() {
+    local file=$1 netag=$2 inm=${3:-inm}
+    {
+        cat "$MANIFEST_DIR/tokens.lua"
+        echo "local inm = $([ "$inm" = inm ] && echo true || echo false)"
+        echo "local etag = [[$MANIFEST_ETAG]]"
+        echo "if wrk.path ~= \"/v1/player/manifest\" then etag = [[$netag]] end"
+        echo "local status_log = [[$MANIFEST_DIR/status.log]]"
+        cat <<'EOF'
+local n = #tokens
+local i = 0
+local threads = {}
+c304, c200, cother = 0, 0, 0
+function setup(thread)
+    thread:set("start", #threads * 997)
+    table.insert(threads, thread)
+end
+function init(args)
+    i = (start or 0) % n
+end
+function request()
+    i = i % n + 1
+    local h = {Authorization = "Bearer " .. tokens[i]}
+    if inm then h["If-None-Match"] = etag end
+    return wrk.format("GET", nil, h)
+end
+function response(status, headers, body)
+    if status == 304 then c304 = c304 + 1
+    elseif status == 200 then c200 = c200 + 1
+    else cother = cother + 1 end
+    local e = headers["ETag"] or headers["Etag"] or headers["etag"]
+    if inm and e then etag = e end
+end
+function done(summary, latency, requests)
+    local a, b, c = 0, 0, 0
+    for _, t in ipairs(threads) do
+        a = a + t:get("c304"); b = b + t:get("c200"); c = c + t:get("cother")
+    end
+    local f = io.open(status_log, "a")
+    f:write(string.format("%s %d %d %d\n", wrk.path, a, b, c))
+    f:close()
+end
+EOF
+    } >"$file"
+}
+
+# manifest_status LABEL — the answers by status of the runs logged since the last call, on stderr.
+manifest_status() {
+    awk -v row="$1" '{ p = ($1 == "/v1/player/manifest") ? "marqueed" : "nginx"
+        a[p] += $2; b[p] += $3; c[p] += $4 }
+        END { printf "bench: %s answers (all runs): marqueed 304 %d, 200 %d, other %d |" \
+            " nginx 304 %d, 200 %d, other %d\n", row, a["marqueed"], b["marqueed"], c["marqueed"],
+            a["nginx"], b["nginx"], c["nginx"] > "/dev/stderr" }' "$MANIFEST_DIR/status.log"
+    rm -f "$MANIFEST_DIR/status.log"
+}
+
+# manifest304: marqueed's 304 (device JWT verified, device loaded from the store, the manifest
+# resolved and its ETag compared: docs/player.md) against nginx's 304 for a small static file
+# (its own ETag in If-None-Match). Goal: ratio >= 0.8.
+bench_manifest304() {
+    manifest_setup || return 1
+    start_nginx_with_file m304.json "$MANIFEST_DIR/manifest.body"
+    local netag code
+    netag=$(curl -s -o /dev/null -D - "$NGINX_URL/m304.json" | sed -n 's/^[Ee][Tt][Aa][Gg]: *//p' | tr -d '\r')
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $netag" "$NGINX_URL/m304.json")
+    { [ -n "$netag" ] && [ "$code" = 304 ]; } ||
+        { echo "bench: manifest304: nginx answered $code to If-None-Match: ${netag:-no ETag}" >&2; return 1; }
+    manifest_lua "$MANIFEST_DIR/m304.lua" "$netag"
+    WRK_ARGS=(-s "$MANIFEST_DIR/m304.lua")
+    # marqueed's 304 carries the 200's Content-Length (RFC 9110 §8.6 allows it) and no body;
+    # wrk's bundled http_parser then waits for that many body bytes and the connection stalls
+    # (curl is fine): check that wrk completes requests before measuring
+    local probe
+    probe=$(CONNECTIONS=1 THREADS=1 wrk_once "$MARQUEED_URL/v1/player/manifest" 2s) || probe=""
+    rm -f "$MANIFEST_DIR/status.log"
+    if [ "$(awk '{printf "%d", $1}' <<<"${probe:-0}")" -lt 10 ]; then
+        WRK_ARGS=()
+        echo "bench: manifest304: wrk cannot read marqueed's 304 (it sends $(curl -s -D - -o /dev/null \
+            -H "Authorization: Bearer $MANIFEST_TOKEN" "$MARQUEED_URL/v1/player/manifest" |
+            grep -i '^content-length' | tr -d '\r') with no body; wrk waits for the body):" \
+            "${probe%% *} req/s at one connection" >&2
+        return 1
+    fi
+    compare_row manifest304 marqueed "$MARQUEED_URL/v1/player/manifest" "nginx 304" "$NGINX_URL/m304.json"
+    local rc=$?
+    WRK_ARGS=()
+    manifest_status manifest304
+    return "$rc"
+}
+
+# manifest200: marqueed's full manifest (the same work, plus the playlist's item with its signed
+# URL, the JSON body) against nginx serving a static file of the same size (marqueed's body).
+# Goal: ratio >= 0.5.
+bench_manifest200() {
+    manifest_setup || return 1
+    # the body now (the media URL is re-signed on the hour: same size)
+    local code
+    code=$(curl -s -o "$MANIFEST_DIR/m200.json" -w '%{http_code}' \
+        -H "Authorization: Bearer $MANIFEST_TOKEN" "$MARQUEED_URL/v1/player/manifest")
+    [ "$code" = 200 ] || { echo "bench: manifest200: GET answered $code" >&2; return 1; }
+    start_nginx_with_file m200.json "$MANIFEST_DIR/m200.json"
+    [ "$(curl -s "$NGINX_URL/m200.json" | wc -c)" = "$(stat -c %s "$MANIFEST_DIR/m200.json")" ] ||
+        { echo "bench: manifest200: nginx does not serve the manifest body" >&2; return 1; }
+    manifest_lua "$MANIFEST_DIR/m200.lua" "" no-inm
+    WRK_ARGS=(-s "$MANIFEST_DIR/m200.lua")
+    compare_row manifest200 marqueed "$MARQUEED_URL/v1/player/manifest" "nginx static" "$NGINX_URL/m200.json"
+    local rc=$?
+    WRK_ARGS=()
+    manifest_status manifest200
+    return "$rc"
 }
 
 # ---- main --------------------------------------------------------------------------------------

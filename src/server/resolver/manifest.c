@@ -13,7 +13,9 @@
  * same URLs for an hour.
  *
  * The ETag names what the device should do, nothing else: SHA-256 of the epoch, the resolved
- * playlist and published version (or none), validToUtc and the settings. It does not change
+ * playlist and published version (or none), validToUtc and the settings. When nothing changes
+ * within the resolver's 6-hour horizon, validToUtc is the hour before the horizon, so the tag
+ * holds for an hour instead of changing with every second. It does not change
  * when URLs are re-signed, and it does change after a publish (the epoch), when validToUtc
  * passes (the next resolution has another window) and when settings change. The body's
  * manifestEtag is the ETag's value; If-None-Match → 304.
@@ -216,6 +218,11 @@ static int manifest_get(struct http_request *req, void *ud)
         json_decref(items);
         return r == -ENOENT ? -EACCES : r;
     }
+    /* Nothing changes within the resolver's horizon: the window it gives is now + 6 h, which
+     * moves every second and would make every poll a new manifest. Promise the hour before it
+     * instead: the same manifest (and tag) for an hour, never past the horizon. */
+    if (r >= 0 && res.valid_to_utc >= in.now_utc + RESOLVER_MAX_VALIDITY_S)
+        res.valid_to_utc = res.valid_to_utc / 3600 * 3600;
     json_t *settings = settings_json(&set);
     char tag[HASH_SHA256_HEX_LEN], etag[HASH_SHA256_HEX_LEN + 8], valid_to[TIMESTAMP_STR_LEN];
     manifest_tag(epoch, &res, res.valid_to_utc, settings, tag);
