@@ -34,7 +34,9 @@ int rl_device_load(struct store_conn *c, const char *tid, const char *venue, con
     struct store_result *res = NULL;
     int r = store_exec(c,
                        "SELECT d.timezone, v.timezone, t.default_timezone, g.group_id, "
-                       "fp.playlist_id, fp.published_version FROM devices d "
+                       "fp.playlist_id, fp.published_version, d.run_mode, d.orientation, "
+                       "d.launch_on_boot, d.auto_relaunch, d.keep_awake, "
+                       "d.watchdog_return_to_foreground, e.manifest_epoch FROM devices d "
                        "JOIN venues v ON v.tenant_id = d.tenant_id AND v.venue_id = d.venue_id "
                        "JOIN tenants t ON t.tenant_id = d.tenant_id "
                        "LEFT JOIN device_groups g ON g.tenant_id = d.tenant_id AND "
@@ -44,6 +46,7 @@ int rl_device_load(struct store_conn *c, const char *tid, const char *venue, con
                        "fp.playlist_id = v.fallback_playlist_id AND fp.deleted_at_utc IS NULL "
                        "AND fp.published_version >= 1 AND "
                        "(fp.scope_venue_id IS NULL OR fp.scope_venue_id = v.venue_id) "
+                       "LEFT JOIN venue_epochs e ON e.venue_id = d.venue_id "
                        "WHERE d.tenant_id = $1 AND d.venue_id = $2 AND d.device_id = $3 AND "
                        "d.deleted_at_utc IS NULL",
                        (struct store_param[]){STORE_TEXT(tid), STORE_TEXT(venue), STORE_TEXT(id)},
@@ -62,6 +65,15 @@ int rl_device_load(struct store_conn *c, const char *tid, const char *venue, con
     d->fallback_version = 0;
     if (d->fallback[0])
         store_result_int(res, 0, 5, &d->fallback_version);
+    snprintf(d->run_mode, sizeof(d->run_mode), "%s", store_result_text(res, 0, 6) ?: "");
+    snprintf(d->orientation, sizeof(d->orientation), "%s", store_result_text(res, 0, 7) ?: "");
+    int64_t flag[4] = {0};
+    for (size_t i = 0; i < ARRAY_SIZE(flag); i++)
+        store_result_int(res, 0, 8 + i, &flag[i]);
+    d->launch_on_boot = flag[0], d->auto_relaunch = flag[1], d->keep_awake = flag[2],
+    d->watchdog = flag[3];
+    d->epoch = 0;
+    store_result_int(res, 0, 12, &d->epoch);
     store_result_free(res);
     return 0;
 }

@@ -20,6 +20,11 @@ struct rl_device {
     char fallback[UUID_STR_LEN]; /* "" = none usable */
     int64_t fallback_version;
     const struct tz *zones[3]; /* device, venue, tenant; NULL = none (or not loadable) */
+    /* what the manifest carries besides the resolution (§27.8.1), from the same row */
+    char run_mode[16];
+    char orientation[16];
+    bool launch_on_boot, auto_relaunch, keep_awake, watchdog;
+    int64_t epoch; /* the venue's manifest epoch, 0 before its first */
 };
 
 /** The live device @id of @venue (-ENOENT if none). The fallback counts only while its

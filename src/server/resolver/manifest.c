@@ -5,9 +5,9 @@
  *
  * DESIGN
  * The guard has verified the device token and that the device is still registered in the
- * token's venue. The handler reads, on one pooled connection, the device (group, zones,
- * fallback: loader.c), its settings, the venue's manifest epoch and the live schedule's slots
- * aimed at the device or its group; resolves now with the pure resolver; and, when a playlist
+ * token's venue. The handler reads, on one pooled connection, the device in one query (group,
+ * zones, fallback, settings and the venue's manifest epoch: loader.c), then the live schedule's
+ * slots aimed at the device or its group; resolves now with the pure resolver; and, when a playlist
  * wins, reads that published snapshot's items with their assets. Media URLs are signed on
  * media_public_url (content/urls.c); they expire on the hour, so the same manifest keeps the
  * same URLs for an hour.
@@ -48,42 +48,7 @@
 #include "resolver/loader.h"
 #include "store/store.h"
 
-struct settings {
-    char run_mode[16];
-    char orientation[16];
-    bool launch_on_boot, auto_relaunch, keep_awake, watchdog;
-};
-
-static int settings_load(struct store_conn *c, const char *tid, const char *did, struct settings *s,
-                         int64_t *ret_epoch, const char *vid)
-{
-    struct store_result *res = NULL;
-    int r = store_exec(c,
-                       "SELECT d.run_mode, d.launch_on_boot, d.auto_relaunch, d.keep_awake, "
-                       "d.watchdog_return_to_foreground, d.orientation, e.manifest_epoch "
-                       "FROM devices d LEFT JOIN venue_epochs e ON e.venue_id = $3 "
-                       "WHERE d.tenant_id = $1 AND d.device_id = $2",
-                       (struct store_param[]){STORE_TEXT(tid), STORE_TEXT(did), STORE_TEXT(vid)}, 3,
-                       &res);
-    if (r < 0)
-        return r;
-    if (store_result_rows(res) != 1) {
-        store_result_free(res);
-        return -ENOENT;
-    }
-    int64_t v[4] = {0};
-    for (size_t i = 0; i < 4; i++)
-        store_result_int(res, 0, 1 + i, &v[i]);
-    snprintf(s->run_mode, sizeof(s->run_mode), "%s", store_result_text(res, 0, 0));
-    snprintf(s->orientation, sizeof(s->orientation), "%s", store_result_text(res, 0, 5));
-    s->launch_on_boot = v[0], s->auto_relaunch = v[1], s->keep_awake = v[2], s->watchdog = v[3];
-    *ret_epoch = 0;
-    store_result_int(res, 0, 6, ret_epoch);
-    store_result_free(res);
-    return 0;
-}
-
-static json_t *settings_json(const struct settings *s)
+static json_t *settings_json(const struct rl_device *s)
 {
     /* cacheBudgetBytes: null until devices carry one; the player then applies §11.1 */
     return json_pack("{s:s,s:b,s:b,s:b,s:b,s:s,s:n}", "runMode", s->run_mode, "launchOnBoot",
@@ -191,13 +156,8 @@ static int manifest_get(struct http_request *req, void *ud)
     if (r < 0)
         return r;
     struct rl_device d = {0};
-    struct settings set;
-    memset(&set, 0, sizeof(set));
-    int64_t epoch = 0;
     struct store_result *slots = NULL;
     r = rl_device_load(c, cl->tid, cl->vid, cl->did, &d);
-    if (r >= 0)
-        r = settings_load(c, cl->tid, cl->did, &set, &epoch, cl->vid);
     if (r >= 0)
         r = rl_slots_query(c, cl->tid, cl->vid, cl->did, d.group, false, &slots);
     struct resolver_index *idx = NULL;
@@ -223,9 +183,9 @@ static int manifest_get(struct http_request *req, void *ud)
      * instead: the same manifest (and tag) for an hour, never past the horizon. */
     if (r >= 0 && res.valid_to_utc >= in.now_utc + RESOLVER_MAX_VALIDITY_S)
         res.valid_to_utc = res.valid_to_utc / 3600 * 3600;
-    json_t *settings = settings_json(&set);
+    json_t *settings = settings_json(&d);
     char tag[HASH_SHA256_HEX_LEN], etag[HASH_SHA256_HEX_LEN + 8], valid_to[TIMESTAMP_STR_LEN];
-    manifest_tag(epoch, &res, res.valid_to_utc, settings, tag);
+    manifest_tag(d.epoch, &res, res.valid_to_utc, settings, tag);
     snprintf(etag, sizeof(etag), "\"m-%.32s\"", tag);
     ids_timestamp(res.valid_to_utc * 1000, valid_to);
     json_t *playlist =
