@@ -44,9 +44,10 @@ const struct auth_actor *auth_actor(const struct http_request *req);
 /** The caller's effective role on @venue_id of its own tenant (the venue is assumed to be
  *  the tenant's): TENANT_ADMIN manages every venue, TENANT_VIEWER views every venue, anyone
  *  else has the role given on that venue, or VROLE_NONE. For handlers whose venue is not in
- *  the path (the guard does this for {venueId}). 0 or -errno. */
-int auth_venue_role(struct app *app, const struct token_claims *cl, const char *venue_id,
-                    enum venue_role *ret);
+ *  the path (the guard does this for {venueId}). A lookup runs on @conn when not NULL (a
+ *  handler inside a transaction), else on a pooled connection. 0 or -errno. */
+int auth_venue_role(struct app *app, struct store_conn *conn, const struct token_claims *cl,
+                    const char *venue_id, enum venue_role *ret);
 
 /** Loads the token keys and registers the auth routes and the router hook. 0 or -errno. */
 int auth_register(struct app *app);

@@ -40,8 +40,8 @@ const struct auth_actor *auth_actor(const struct http_request *req)
 
 /* The caller's effective role on a venue of its own tenant: a tenant admin manages every
  * venue, a tenant viewer views every venue, anyone else has the role given on that venue. */
-int auth_venue_role(struct app *app, const struct token_claims *cl, const char *venue_id,
-                    enum venue_role *ret)
+int auth_venue_role(struct app *app, struct store_conn *conn, const struct token_claims *cl,
+                    const char *venue_id, enum venue_role *ret)
 {
     if (cl->tenant_roles & TROLE_ADMIN) {
         *ret = VROLE_MANAGER;
@@ -53,13 +53,13 @@ int auth_venue_role(struct app *app, const struct token_claims *cl, const char *
             if (!strcmp(cl->venue_roles[i].venue_id, venue_id))
                 role = cl->venue_roles[i].role;
     } else {
+        static const char sql[] = "SELECT role FROM venue_user_roles WHERE tenant_id = $1 AND "
+                                  "venue_id = $2 AND user_id = $3";
+        const struct store_param p[] = {STORE_TEXT(cl->tid), STORE_TEXT(venue_id),
+                                        STORE_TEXT(cl->sub)};
         struct store_result *res = NULL;
-        int r = store_query(
-            app->store,
-            "SELECT role FROM venue_user_roles WHERE tenant_id = $1 AND "
-            "venue_id = $2 AND user_id = $3",
-            (struct store_param[]){STORE_TEXT(cl->tid), STORE_TEXT(venue_id), STORE_TEXT(cl->sub)},
-            3, &res);
+        /* on the caller's connection when it holds one: a second would come from the pool */
+        int r = conn ? store_exec(conn, sql, p, 3, &res) : store_query(app->store, sql, p, 3, &res);
         if (r < 0)
             return r;
         if (store_result_rows(res) == 1)
@@ -107,7 +107,7 @@ static int authorize(struct app *app, struct http_request *req, const struct htt
             return r;
         if (r == 0)
             return hidden(req);
-        if ((r = auth_venue_role(app, cl, venue, &role)) < 0)
+        if ((r = auth_venue_role(app, NULL, cl, venue, &role)) < 0)
             return r;
         if (role == VROLE_NONE)
             return hidden(req);
@@ -182,14 +182,14 @@ static int rate_limit(struct app *app, struct http_request *req, const struct ht
 static int device_live(struct app *app, const struct token_claims *cl)
 {
     struct store_result *res = NULL;
-    int r = store_query(app->store,
-                        "SELECT 1 FROM devices d JOIN tenants t ON t.tenant_id = d.tenant_id "
-                        "WHERE d.tenant_id = $1 AND d.device_id = $2 AND d.venue_id = $3 AND "
-                        "d.deleted_at_utc IS NULL AND d.status = 'ACTIVE' AND "
-                        "t.status = 'ACTIVE'",
-                        (struct store_param[]){STORE_TEXT(cl->tid), STORE_TEXT(cl->did),
-                                               STORE_TEXT(cl->vid)},
-                        3, &res);
+    int r = store_query(
+        app->store,
+        "SELECT 1 FROM devices d JOIN tenants t ON t.tenant_id = d.tenant_id "
+        "WHERE d.tenant_id = $1 AND d.device_id = $2 AND d.venue_id = $3 AND "
+        "d.deleted_at_utc IS NULL AND d.status = 'ACTIVE' AND "
+        "t.status = 'ACTIVE'",
+        (struct store_param[]){STORE_TEXT(cl->tid), STORE_TEXT(cl->did), STORE_TEXT(cl->vid)}, 3,
+        &res);
     if (r < 0)
         return r;
     r = store_result_rows(res) == 1;
@@ -236,8 +236,7 @@ int auth_guard(struct http_request *req, const struct http_route *route, void *u
         if (r < 0)
             return r;
         if (r == 0)
-            return unauthorized(req, "INVALID_TOKEN", "This device is no longer registered.",
-                                true);
+            return unauthorized(req, "INVALID_TOKEN", "This device is no longer registered.", true);
         return rate_limit(app, req, route, actor);
     }
     actor->type = AUTH_ACTOR_USER;

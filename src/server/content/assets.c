@@ -184,7 +184,7 @@ static int asset_find(struct app *app, struct store_conn *conn, struct http_requ
             r = -EPERM;
     } else {
         enum venue_role role = VROLE_NONE;
-        r = auth_venue_role(app, &a->claims, venue, &role);
+        r = auth_venue_role(app, conn, &a->claims, venue, &role);
         if (r >= 0 && role == VROLE_NONE)
             r = -ENOENT;
         else if (r >= 0 && need_edit && role < VROLE_EDITOR)
@@ -582,6 +582,8 @@ static int complete_tx(struct store_conn *conn, void *ud)
                        (struct store_param[]){STORE_TEXT(x->asset_id), STORE_TEXT(now)}, 2, NULL);
     if (r < 0)
         return r;
+    if (r == 0)
+        return -EAGAIN; /* timed out meanwhile: run again, which answers with the asset as is */
     struct audit_entry e = {.tenant_id = a->claims.tid,
                             .actor_type = "USER",
                             .actor_id = a->claims.sub,

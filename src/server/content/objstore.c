@@ -94,6 +94,8 @@ int objstore_put(struct content *c, const char *src, const char *sha)
         r = -errno;
         goto out;
     }
+    /* rename keeps the upload's mtime, maybe hours old: the collector's grace starts now */
+    (void)utimensat(AT_FDCWD, dst, NULL, 0);
     r = fsync_path(shard, O_DIRECTORY);
 out:
     pthread_mutex_unlock(&c->store_lock);

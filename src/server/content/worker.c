@@ -338,13 +338,20 @@ static int run_inspector(struct content *c, struct job *j, struct child_out *o)
 static int job_claim(struct store_conn *conn, void *ud)
 {
     struct job *j = ud;
-    ids_timestamp(clock_now_ms(), j->started);
-    int r = store_exec(conn,
-                       "UPDATE assets SET processing_attempts = processing_attempts + 1, "
-                       "processing_started_at_utc = $2 WHERE asset_id = $1 AND "
-                       "status = 'PROCESSING'",
-                       (struct store_param[]){STORE_TEXT(j->asset_id), STORE_TEXT(j->started)}, 2,
-                       NULL);
+    int64_t now = clock_now_ms();
+    char stale[TIMESTAMP_STR_LEN];
+    ids_timestamp(now, j->started);
+    /* an attempt younger than the inspector's deadline is someone's (another instance's, or one
+     * that died a moment ago): not ours to take over yet */
+    ids_timestamp(now - INSPECT_DEADLINE_MS - 60 * 1000, stale);
+    int r = store_exec(
+        conn,
+        "UPDATE assets SET processing_attempts = processing_attempts + 1, "
+        "processing_started_at_utc = $2 WHERE asset_id = $1 AND "
+        "status = 'PROCESSING' AND (processing_attempts = 0 OR "
+        "processing_started_at_utc < $3)",
+        (struct store_param[]){STORE_TEXT(j->asset_id), STORE_TEXT(j->started), STORE_TEXT(stale)},
+        3, NULL);
     if (r <= 0)
         return r;
     struct store_result *res = NULL;
