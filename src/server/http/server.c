@@ -367,8 +367,10 @@ static void request_begin(struct http_request *req, const char *raw_uri, const c
         /* the handler sees the head now and takes the body as it comes (http_req_stream) */
         r = route->handler(req, req->match.entry->userdata);
         if (!req->replied && r >= 0 && !req->stream) {
-            log_msg(LOG_ERROR, "handler_no_stream", "streaming handler for %s neither replied "
-                    "nor took the body", route->pattern);
+            log_msg(LOG_ERROR, "handler_no_stream",
+                    "streaming handler for %s neither replied "
+                    "nor took the body",
+                    route->pattern);
             r = -ENOTRECOVERABLE;
         }
         if (!req->replied && r < 0)
@@ -447,8 +449,8 @@ static enum MHD_Result request_queue(struct http_request *req)
                                                  NULL);
     else if (req->resp_fd >= 0)
         /* sendfile(2) from the page cache; the response owns (and closes) the descriptor */
-        resp = MHD_create_response_from_fd_at_offset64(req->resp_len, req->resp_fd,
-                                                       req->resp_offset);
+        resp =
+            MHD_create_response_from_fd_at_offset64(req->resp_len, req->resp_fd, req->resp_offset);
     else
         resp = MHD_create_response_from_buffer(
             req->resp_len, req->resp_body ? req->resp_body : (void *)"", MHD_RESPMEM_MUST_COPY);
@@ -520,7 +522,10 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
             }
             return MHD_YES;
         }
-        if (clock_mono_ns() - req->start_ns > (int64_t)srv->opts.request_timeout_s * 1000000000) {
+        /* a streamed body has no overall deadline, also while a refused rest is dropped */
+        bool streamed = req->matched && (req->match.entry->route.flags & HTTP_BODY_STREAM);
+        if (!streamed &&
+            clock_mono_ns() - req->start_ns > (int64_t)srv->opts.request_timeout_s * 1000000000) {
             if (!req->replied)
                 http_reply_problem(req, 408, "REQUEST_TIMEOUT",
                                    "The request body took too long to arrive.", NULL);
@@ -563,7 +568,10 @@ static void log_request(enum log_level lvl, struct http_request *req, unsigned s
     buf_append_str(&b, "\"requestId\":");
     jsonx_append_string(&b, req->request_id);
     buf_append_str(&b, ",\"method\":");
-    jsonx_append_string(&b, req->method_name ? req->method_name : "?");
+    /* the method is the client's (unknown methods too): bounded like the path below */
+    char method[33];
+    snprintf(method, sizeof(method), "%s", req->method_name ? req->method_name : "?");
+    jsonx_append_string(&b, method);
     buf_append_str(&b, ",\"route\":");
     jsonx_append_string(&b, req->matched ? req->match.entry->route.pattern : "unmatched");
     buf_append_str(&b, ",\"path\":");
