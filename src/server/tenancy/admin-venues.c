@@ -342,21 +342,9 @@ static int venue_update_tx(struct store_conn *c, void *ud)
     if (r == 0)
         return -EAGAIN; /* changed since we read it: run again, which answers 412 */
 
-    if (tz_changed) {
-        /* the time zone moves every schedule boundary: players must fetch a new manifest */
-        const struct store_param e[] = {STORE_TEXT(tid), STORE_TEXT(x->venue_id), STORE_TEXT(now)};
-        r = store_exec(c,
-                       "UPDATE venue_epochs SET manifest_epoch = manifest_epoch + 1, "
-                       "updated_at_utc = $3 WHERE tenant_id = $1 AND venue_id = $2",
-                       e, 3, NULL);
-        if (r == 0)
-            r = store_exec(c,
-                           "INSERT INTO venue_epochs (tenant_id, venue_id, manifest_epoch, "
-                           "created_at_utc, updated_at_utc) VALUES ($1, $2, 1, $3, $3)",
-                           e, 3, NULL);
-        if (r < 0)
-            return r;
-    }
+    /* the time zone moves every schedule boundary: players must fetch a new manifest */
+    if (tz_changed && (r = venue_epoch_bump(c, tid, x->venue_id)) < 0)
+        return r;
     json_auto_t *details = json_pack("{s:O}", "changes", changes);
     struct audit_entry a = {.tenant_id = tid,
                             .actor_type = "USER",

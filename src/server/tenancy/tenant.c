@@ -6,6 +6,7 @@
  * the transaction starts, so the retry loop never re-hashes.
  */
 #include "tenancy/tenant.h"
+#include "tz.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -66,15 +67,9 @@ bool tenant_email_valid(const char *e)
 
 bool tenant_timezone_valid(const char *tz)
 {
-    if (!tz || !*tz || strlen(tz) > 64 || tz[0] == '/' || strstr(tz, ".."))
-        return false;
-    for (const char *p = tz; *p; p++)
-        if (!(isalnum((unsigned char)*p) || *p == '/' || *p == '_' || *p == '-' || *p == '+'))
-            return false;
-    char path[128];
-    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    /* exactly the zones the resolver can load (not right/…, not leapseconds) */
+    const struct tz *z;
+    return tz && strlen(tz) <= 64 && tz_get(tz, &z) == 0;
 }
 
 struct create_ctx {
