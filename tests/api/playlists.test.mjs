@@ -267,6 +267,8 @@ describe(`playlists (${BACKEND})`, () => {
                 assert.equal(nm.res.headers.get('etag'), etag);
                 const other = await api.call('GET', made.path, token, undefined, { 'If-None-Match': '"v9-0000"' });
                 assert.equal(other.res.status, 200);
+                // a 304 that says a Content-Length says the 200's (RFC 9110 §8.6)
+                assert.equal(nm.res.headers.get('content-length'), other.res.headers.get('content-length'));
             }
         });
 

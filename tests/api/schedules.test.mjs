@@ -241,6 +241,7 @@ describe(`schedules (${BACKEND})`, () => {
         const nm = await call('GET', setPath(A.V1), A.token, undefined, { 'If-None-Match': etag });
         assert.equal(nm.res.status, 304);
         assert.equal(nm.text, '');
+        assert.equal(nm.res.headers.get('content-length'), again.res.headers.get('content-length'), 'the 200\'s length');
         assert.equal(await count(), '1');
         // racing first reads still make one row
         const rs = await Promise.all(Array.from({ length: 8 }, () => call('GET', setPath(A.V4), A.token)));

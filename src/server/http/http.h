@@ -213,6 +213,12 @@ bool http_not_modified(struct http_request *req, const char *etag, size_t length
 int http_reply_json_etag(struct http_request *req, json_t *body);
 
 /**
+ * The same with the resource's own strong @etag (a version tag): 200 with @body and @etag, or
+ * 304 when If-None-Match has it (its Content-Length that of the 200). Steals @body.
+ */
+int http_reply_json_tagged(struct http_request *req, const char *etag, json_t *body);
+
+/**
  * For a draft mutation (§27.1): If-Match is required. Missing → 428 PRECONDITION_REQUIRED;
  * not matching @current (strong comparison) → 412 PRECONDITION_FAILED with `currentEtag`.
  * Returns 0 to proceed, or -ECANCELED after replying.

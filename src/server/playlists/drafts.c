@@ -33,8 +33,8 @@ static json_t *items_json(const struct merge_item *items, size_t n)
 }
 
 /* A kept draft version; -ENOENT when it is unknown (or pruned). */
-static int draft_load_version(struct store_conn *c, const struct playlist *p, int64_t version,
-                              struct draft *ret)
+int draft_load_version(struct store_conn *c, const struct playlist *p, int64_t version,
+                       struct draft *ret)
 {
     struct store_result *res = NULL;
     int r = store_exec(c,

@@ -67,6 +67,9 @@ void pl_etag_of(const struct playlist *p, char out[HTTP_ETAG_LEN]);
 int pl_find_problem(struct http_request *req, int r);
 
 void draft_release(struct draft *d);
+/** The kept draft version @version (-ENOENT when unknown or pruned). */
+int draft_load_version(struct store_conn *c, const struct playlist *p, int64_t version,
+                       struct draft *ret);
 /** The draft as it is now (name and items in order). */
 int draft_load_current(struct store_conn *c, const struct playlist *p, struct draft *ret);
 /** Every item's asset must be live in @p's scope (and READY when @need_ready): else replies

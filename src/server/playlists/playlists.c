@@ -267,14 +267,16 @@ static int playlist_get(struct http_request *req, void *ud)
     struct draft d = {0};
     r = playlist_find(c, auth_actor(req)->claims.tid, pl_view_of(req),
                       http_req_param(req, "playlistId"), false, &p);
+    /* the kept copy of the version the row names: the body always matches its ETag, even
+     * when a draft change commits between the two reads */
     if (r >= 0)
-        r = draft_load_current(c, &p, &d);
+        r = draft_load_version(c, &p, p.draft_version, &d);
     store_release(c);
     if (r >= 0) {
         char etag[HTTP_ETAG_LEN];
         pl_etag_of(&p, etag);
-        if (!http_not_modified(req, etag, 0))
-            r = reply_playlist(req, 200, &p, &d);
+        http_reply_header(req, "Cache-Control", "private, no-cache");
+        r = http_reply_json_tagged(req, etag, playlist_json(&p, &d));
     }
     playlist_release(&p);
     draft_release(&d);

@@ -435,17 +435,15 @@ static int scheduleset_get(struct http_request *req, void *ud)
     if (r >= 0) {
         char etag[HTTP_ETAG_LEN];
         set_etag(&x.set, etag);
-        if (!http_not_modified(req, etag, 0)) {
-            http_reply_header(req, "Cache-Control", "private, no-cache");
-            r = http_reply_json(req, 200,
-                                json_pack("{s:s,s:s,s:I,s:I,s:o,s:o,s:o,s:s}", "venueScheduleSetId",
-                                          x.set.id, "venueId", http_req_param(req, "venueId"),
-                                          "draftVersion", (json_int_t)x.set.draft_version,
-                                          "publishedVersion", (json_int_t)x.set.published_version,
-                                          "slots", slots_json(x.draft, x.n_draft), "publishedSlots",
-                                          slots_json(x.live, x.n_live), "fallbackPlaylistId",
-                                          adm_jstr(x.fallback), "updatedAtUtc", x.set.updated));
-        }
+        http_reply_header(req, "Cache-Control", "private, no-cache");
+        r = http_reply_json_tagged(
+            req, etag,
+            json_pack("{s:s,s:s,s:I,s:I,s:o,s:o,s:o,s:s}", "venueScheduleSetId", x.set.id,
+                      "venueId", http_req_param(req, "venueId"), "draftVersion",
+                      (json_int_t)x.set.draft_version, "publishedVersion",
+                      (json_int_t)x.set.published_version, "slots", slots_json(x.draft, x.n_draft),
+                      "publishedSlots", slots_json(x.live, x.n_live), "fallbackPlaylistId",
+                      adm_jstr(x.fallback), "updatedAtUtc", x.set.updated));
     }
     get_tx_release(&x);
     return r;
