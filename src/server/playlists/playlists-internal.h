@@ -14,6 +14,7 @@
 #include "http/http.h"
 #include "ids.h"
 #include "playlists/merge.h"
+#include "playlists/playlists.h"
 #include "store/store.h"
 
 struct app;
@@ -59,8 +60,6 @@ struct view pl_view_of(struct http_request *req);
  *  may not change it (a library playlist seen from a venue). */
 int playlist_find(struct store_conn *c, const char *tenant, struct view v, const char *id,
                   bool need_edit, struct playlist *ret);
-/** The playlist's row lock for the rest of the transaction (see playlists.c). */
-int playlist_lock(struct store_conn *c, const char *tenant, const char *id);
 void playlist_release(struct playlist *p);
 void pl_etag_of(const struct playlist *p, char out[HTTP_ETAG_LEN]);
 /** 404 / 403 for playlist_find's -ENOENT / -EPERM; other errors as they are. */

@@ -40,6 +40,7 @@
 #include "ids.h"
 #include "jsonx.h"
 #include "macro.h"
+#include "playlists/playlists.h"
 #include "publishing/publishing.h"
 #include "store/store.h"
 #include "tenancy/admin-internal.h"
@@ -303,6 +304,31 @@ static void slot_parse(json_t *body, struct slot *s, json_t *errors)
 
 /* The slot's references, for the members slot_parse() found well formed: the target must be
  * a live device or group of @venue, the playlist a live one the venue can use. */
+/* Whether playlist @id is one @venue can use (live, the library's or the venue's own), and its
+ * published version (0 = never published): 1, 0 (not usable) or -errno. Takes the playlist's
+ * row lock first, so that a delete of the playlist cannot commit beside the slot or fallback
+ * that names it (on PostgreSQL both would otherwise check, then both commit). */
+static int playlist_usable(struct store_conn *c, const char *tid, const char *venue, const char *id,
+                           int64_t *ret_version)
+{
+    int r = playlist_lock(c, tid, id);
+    if (r < 0)
+        return r;
+    struct store_result *res = NULL;
+    r = store_exec(c,
+                   "SELECT published_version FROM playlists WHERE tenant_id = $1 AND "
+                   "playlist_id = $2 AND deleted_at_utc IS NULL AND "
+                   "(scope_venue_id IS NULL OR scope_venue_id = $3)",
+                   (struct store_param[]){STORE_TEXT(tid), STORE_TEXT(id), STORE_TEXT(venue)}, 3,
+                   &res);
+    if (r < 0)
+        return r;
+    *ret_version = 0;
+    r = store_result_rows(res) == 1 && store_result_int(res, 0, 0, ret_version) == 0;
+    store_result_free(res);
+    return r;
+}
+
 static int slot_check_refs(struct store_conn *c, const char *tenant, const char *venue,
                            const struct slot *s, json_t *errors)
 {
@@ -326,19 +352,13 @@ static int slot_check_refs(struct store_conn *c, const char *tenant, const char 
                                : "must be a group of this venue");
         res = store_result_free(res);
     }
+    int64_t version;
     if (s->playlist_id[0]) {
-        r = store_exec(c,
-                       "SELECT 1 FROM playlists WHERE tenant_id = $1 AND playlist_id = $2 AND "
-                       "deleted_at_utc IS NULL AND (scope_venue_id IS NULL OR scope_venue_id = $3)",
-                       (struct store_param[]){STORE_TEXT(tenant), STORE_TEXT(s->playlist_id),
-                                              STORE_TEXT(venue)},
-                       3, &res);
-        if (r < 0)
+        if ((r = playlist_usable(c, tenant, venue, s->playlist_id, &version)) < 0)
             return r;
-        if (store_result_rows(res) == 0)
+        if (r == 0)
             field_error(errors, "playlistId",
                         "must be a playlist this venue can use (the library's or its own)");
-        store_result_free(res);
     }
     return 0;
 }
@@ -679,21 +699,13 @@ static int slots_check_publishable(struct http_request *req, struct store_conn *
 {
     json_t *errors = json_array();
     for (size_t i = 0; i < n; i++) {
-        struct store_result *res = NULL;
-        int r = store_exec(c,
-                           "SELECT published_version FROM playlists WHERE tenant_id = $1 AND "
-                           "playlist_id = $2 AND deleted_at_utc IS NULL AND "
-                           "(scope_venue_id IS NULL OR scope_venue_id = $3)",
-                           (struct store_param[]){STORE_TEXT(tid), STORE_TEXT(s[i].playlist_id),
-                                                  STORE_TEXT(venue)},
-                           3, &res);
+        int64_t pv = 0;
+        int r = playlist_usable(c, tid, venue, s[i].playlist_id, &pv);
         if (r < 0) {
             json_decref(errors);
             return r;
         }
-        int64_t pv = 0;
-        bool found = store_result_rows(res) == 1 && store_result_int(res, 0, 0, &pv) == 0;
-        store_result_free(res);
+        bool found = r == 1;
         if (!found || pv < 1)
             json_array_append_new(errors, json_pack("{s:s,s:s,s:s}", "slotId", s[i].id,
                                                     "playlistId", s[i].playlist_id, "reason",
@@ -875,18 +887,10 @@ static int fallback_tx(struct store_conn *c, void *ud)
     struct store_result *res = NULL;
     int r;
     if (x->playlist) {
-        r = store_exec(
-            c,
-            "SELECT published_version FROM playlists WHERE tenant_id = $1 AND "
-            "playlist_id = $2 AND deleted_at_utc IS NULL AND "
-            "(scope_venue_id IS NULL OR scope_venue_id = $3)",
-            (struct store_param[]){STORE_TEXT(tid), STORE_TEXT(x->playlist), STORE_TEXT(venue)}, 3,
-            &res);
-        if (r < 0)
-            return r;
         int64_t pv = 0;
-        bool found = store_result_rows(res) == 1 && store_result_int(res, 0, 0, &pv) == 0;
-        res = store_result_free(res);
+        if ((r = playlist_usable(c, tid, venue, x->playlist, &pv)) < 0)
+            return r;
+        bool found = r == 1;
         if (!found || pv < 1)
             return adm_field_problem(x->req, 422, "INVALID_FALLBACK", "playlistId",
                                      found ? "must be a published playlist (publish it first)"
