@@ -292,10 +292,12 @@ static void *jobs_main(void *arg)
         int r = jobs_asset_timeouts(c, NULL);
         if (r >= 0)
             r = worker_enqueue_pending(c);
-        /* not content's, but the one clock-driven thread marqueed has so far */
-        if (r >= 0)
-            r = presence_cleanup(c->app->store, clock_now_ms());
         int64_t now = clock_now_ms();
+        /* not content's, but the one clock-driven thread marqueed has so far; on its own, so
+         * a content failure never skips it (reads filter expired rows anyway) */
+        int q = presence_cleanup(c->app->store, now);
+        if (q < 0)
+            log_msg(LOG_WARN, "presence_cleanup_failed", "%s", strerror(-q));
         if (r >= 0 && now - last_cleanup >= CLEANUP_EVERY_MS) {
             r = jobs_storage_cleanup(c, NULL);
             last_cleanup = now;

@@ -4,7 +4,7 @@
  * playlist or a venue's schedule set with PUT …/presence (again at least every 60 s, or it
  * expires), leaves with DELETE, and GET lists the editors there now. One row per editor and
  * resource, refreshed in place; expired rows never show (reads filter on the clock) and are
- * removed by the hourly clean-up.
+ * removed every minute by the content jobs thread (the one clock-driven thread so far).
  *
  * A schedule set's presence is keyed by its venue id (the set itself is created lazily). A
  * playlist's presence follows the playlist's visibility: the library route sees library

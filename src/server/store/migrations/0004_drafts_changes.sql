@@ -19,10 +19,11 @@ CREATE TABLE playlist_draft_versions (
 );
 
 -- The change feed: one strictly increasing sequence per tenant, appended in the same
--- transaction as the change it records. The counter row is updated first in every such
--- transaction, so on PostgreSQL writers of one tenant queue on its row lock and commit in
--- sequence order: a client reading "after N" can never miss a change that commits later with
--- a smaller number.
+-- transaction as the change it records. The counter row is updated last in every such
+-- transaction, just before commit, so on PostgreSQL writers of one tenant queue on its row lock
+-- briefly and commit in sequence order: a client reading "after N" can never miss a change that
+-- commits later with a smaller number. (Taken first, it would serialize every writer of the
+-- tenant for whole transactions.)
 CREATE TABLE tenant_change_seqs (
     tenant_id          TEXT    NOT NULL PRIMARY KEY REFERENCES tenants (tenant_id),
     last_seq           BIGINT  NOT NULL DEFAULT 0 CHECK (last_seq >= 0)
