@@ -70,6 +70,12 @@ describe(`venue roles resolved server-side for users of many venues (${BACKEND})
         const claims = claimsOf(s.accessToken);
         assert.equal(claims.v_srv, true, 'the token should say its venue roles are resolved server-side');
         assert.deepEqual(claims.v_roles, []);
+        // /v1/me still lists every role (not the token's empty list)
+        const me = await call('GET', '/v1/me', s.accessToken);
+        assert.equal(me.status, 200, JSON.stringify(me.body));
+        assert.equal(me.body.venueRoles.length, 52);
+        assert.equal(me.body.venueRolesTruncated, false);
+        assert.deepEqual(me.body.venueRoles.filter((v) => v.role === 'VENUE_MANAGER').map((v) => v.venueId), [venues[51]]);
         const view = (i) => call('GET', `/v1/_test/venues/${venues[i]}/view`, s.accessToken);
         const manage = (i) => call('GET', `/v1/_test/venues/${venues[i]}/manage`, s.accessToken);
         assert.equal((await view(0)).status, 200);

@@ -89,7 +89,8 @@ static int refresh_insert(struct app *app, struct store_conn *c, const char *ten
     memcpy(out, REFRESH_PREFIX, 3);
     sodium_bin2base64(out + 3, REFRESH_LEN + 1 - 3, raw, sizeof(raw),
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    char hash[HASH_SHA256_HEX_LEN], id[UUID_STR_LEN], now[TIMESTAMP_STR_LEN], exp[TIMESTAMP_STR_LEN];
+    char hash[HASH_SHA256_HEX_LEN], id[UUID_STR_LEN], now[TIMESTAMP_STR_LEN],
+        exp[TIMESTAMP_STR_LEN];
     hash_sha256_hex(out, strlen(out), hash);
     ids_uuid(id);
     int64_t now_ms = clock_now_ms();
@@ -198,19 +199,21 @@ static int login(struct http_request *req, void *ud)
     if (r < 0)
         return r;
 
-    /* Argon2id for every candidate, and once against a dummy when there is none */
+    /* Argon2id for every candidate, and once against a dummy when none was verified (no such
+     * email, only another tenant's, or no password): every refusal costs the same time */
     pthread_once(&dummy_once, dummy_init);
-    size_t n = store_result_rows(res), matched = 0, match_i = 0;
+    size_t n = store_result_rows(res), matched = 0, match_i = 0, verified = 0;
     for (size_t i = 0; i < n; i++) {
         const char *hash = store_result_text(res, i, 2);
-        if (tenant_id && strcmp(tenant_id, store_result_text(res, i, 1)) != 0)
+        if (!hash || (tenant_id && strcmp(tenant_id, store_result_text(res, i, 1)) != 0))
             continue;
-        if (hash && crypto_pwhash_str_verify(hash, password, strlen(password)) == 0) {
+        verified++;
+        if (crypto_pwhash_str_verify(hash, password, strlen(password)) == 0) {
             matched++;
             match_i = i;
         }
     }
-    if (n == 0 && crypto_pwhash_str_verify(dummy_hash, password, strlen(password)) == 0)
+    if (verified == 0 && crypto_pwhash_str_verify(dummy_hash, password, strlen(password)) == 0)
         abort(); /* the dummy's password is random: it cannot match */
 
     if (matched > 1) {
@@ -408,6 +411,8 @@ static int logout(struct http_request *req, void *ud)
 
 /* ---- me ---------------------------------------------------------------------------------- */
 
+#define ME_VENUE_ROLES_MAX 200
+
 static int me(struct http_request *req, void *ud)
 {
     struct app *app = ud;
@@ -423,11 +428,24 @@ static int me(struct http_request *req, void *ud)
                    (struct store_param[]){STORE_TEXT(a->claims.tid), STORE_TEXT(a->claims.sub)}, 2,
                    &res);
     struct token_claims now = {0};
+    struct store_result *vr = NULL;
     if (r >= 0 && store_result_rows(res) == 1)
         r = claims_load(c, a->claims.tid, a->claims.sub, &now);
+    /* more roles than a token carries: listed here up to ME_VENUE_ROLES_MAX, the rest through
+     * GET /v1/me/venues (never an empty list that looks like none) */
+    if (r >= 0 && now.venue_roles_server_side)
+        r = store_exec(c,
+                       "SELECT r.venue_id, r.role FROM venue_user_roles r JOIN venues v ON "
+                       "v.tenant_id = r.tenant_id AND v.venue_id = r.venue_id WHERE "
+                       "r.tenant_id = $1 AND r.user_id = $2 AND v.deleted_at_utc IS NULL "
+                       "ORDER BY r.venue_id LIMIT $3",
+                       (struct store_param[]){STORE_TEXT(a->claims.tid), STORE_TEXT(a->claims.sub),
+                                              STORE_INT(ME_VENUE_ROLES_MAX + 1)},
+                       3, &vr);
     store_release(c);
     if (r < 0) {
         store_result_free(res);
+        store_result_free(vr);
         return r;
     }
     if (store_result_rows(res) != 1) {
@@ -446,11 +464,19 @@ static int me(struct http_request *req, void *ud)
         json_array_append_new(vroles,
                               json_pack("{s:s,s:s}", "venueId", now.venue_roles[i].venue_id, "role",
                                         token_venue_role_name(now.venue_roles[i].role)));
+    size_t n_vr = store_result_rows(vr);
+    for (size_t i = 0; i < n_vr && i < ME_VENUE_ROLES_MAX; i++)
+        json_array_append_new(
+            vroles,
+            json_pack("{s:s,s:s}", "venueId", store_result_text(vr, i, 0), "role",
+                      token_venue_role_name(token_venue_role_parse(store_result_text(vr, i, 1)))));
+    store_result_free(vr);
     json_t *body =
         json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "userId", a->claims.sub, "tenantId",
                   a->claims.tid, "email", jsonx_string_lossy(store_result_text(res, 0, 0)),
                   "displayName", jsonx_string_lossy(store_result_text(res, 0, 1)), "tenantRoles",
                   troles, "capabilities", caps, "venueRoles", vroles);
+    json_object_set_new(body, "venueRolesTruncated", json_boolean(n_vr > ME_VENUE_ROLES_MAX));
     store_result_free(res);
     return http_reply_json(req, 200, body);
 }
