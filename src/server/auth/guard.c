@@ -231,13 +231,17 @@ int auth_guard(struct http_request *req, const struct http_route *route, void *u
         if (route->audience != HTTP_DEVICE)
             return unauthorized(req, "USER_TOKEN_REQUIRED",
                                 "This endpoint takes a user token, not a device token.", true);
+        /* the in-memory limit first: a device polling too fast costs no query (its token is
+         * verified, so its key can be trusted) */
+        if ((r = rate_limit(app, req, route, actor)) < 0)
+            return r;
         /* §25.7: a token dies with its device (removed, disabled, moved, tenant disabled) */
         r = device_live(app, &actor->claims);
         if (r < 0)
             return r;
         if (r == 0)
             return unauthorized(req, "INVALID_TOKEN", "This device is no longer registered.", true);
-        return rate_limit(app, req, route, actor);
+        return 0;
     }
     actor->type = AUTH_ACTOR_USER;
     http_req_set_actor(req, actor, free);
