@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -28,7 +29,11 @@ int content_register(struct app *app)
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_init(&c->store_lock, NULL);
     pthread_cond_init(&c->wake, NULL);
-    pthread_cond_init(&c->jobs_wake, NULL);
+    pthread_condattr_t ca; /* the jobs thread waits on the monotonic clock */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->jobs_wake, &ca);
+    pthread_condattr_destroy(&ca);
     app->content = c;
 
     char exe[PATH_MAX];

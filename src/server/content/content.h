@@ -35,7 +35,6 @@ struct store_conn;
 #define UPLOAD_SESSION_TTL_MS   (60LL * 60 * 1000)        /* §13.5: UPLOADING 60 minutes */
 #define PROCESSING_TIMEOUT_MS   (10LL * 60 * 1000)        /* §13.5: PROCESSING 10 minutes */
 #define FAILED_RETENTION_MS     (30LL * 24 * 3600 * 1000) /* §13.5: FAILED kept 30 days */
-#define INSPECT_DEADLINE_MS     (5LL * 60 * 1000)         /* the inspector child, then killed */
 #define PROCESSING_MAX_ATTEMPTS 3                         /* starts before INTERNAL_ERROR */
 #define OBJECT_GC_GRACE_MS      (60LL * 60 * 1000)        /* unreferenced objects kept an hour */
 

@@ -13,7 +13,7 @@
  *    before its size, codecs and limits have passed (an image's size comes from its own header;
  *    avformat_find_stream_info may decode a first frame of an MP4, but only with whitelisted
  *    decoders), and every decoder refuses frames larger than the limits allow (max_pixels);
- *  - running out of time (INSPECT_DEADLINE_S) is PROCESSING_TIMEOUT (§13.2: processing did not
+ *  - running out of time (INSPECT_DEADLINE_MS) is PROCESSING_TIMEOUT (§13.2: processing did not
  *    complete within the allowed window), running out of memory INTERNAL_ERROR, never
  *    FILE_CORRUPT: it may be the server's load, and the user can only retry;
  *  - the process limits its own CPU time, address space and file size.
@@ -44,6 +44,7 @@
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 
+#include "clock.h"
 #include "content/media-rules.h"
 #include "macro.h"
 
@@ -58,7 +59,6 @@
 #define INSPECT_ASAN 0
 #endif
 
-#define INSPECT_DEADLINE_S   60            /* wall clock, from start */
 #define INSPECT_CPU_LIMIT_S  120           /* RLIMIT_CPU */
 #define INSPECT_AS_LIMIT     (2ULL << 30)  /* RLIMIT_AS, not under ASan */
 #define INSPECT_FSIZE_LIMIT  (16ULL << 20) /* RLIMIT_FSIZE: only the thumbnail is written */
@@ -126,16 +126,9 @@ static void set_limits(void)
     signal(SIGXFSZ, SIG_IGN);
 }
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static bool deadline_passed(struct inspector *ins)
 {
-    if (!ins->timed_out && now_ns() > ins->deadline_ns)
+    if (!ins->timed_out && clock_mono_ns() > ins->deadline_ns)
         ins->timed_out = true;
     return ins->timed_out;
 }
@@ -815,7 +808,7 @@ int media_inspect_main(int argc, char **argv)
 
     struct inspector ins = {
         .fd = -1,
-        .deadline_ns = now_ns() + (int64_t)INSPECT_DEADLINE_S * 1000000000,
+        .deadline_ns = clock_mono_ns() + INSPECT_DEADLINE_MS * 1000000,
         .vindex = -1,
         .aindex = -1,
     };

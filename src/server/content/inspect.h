@@ -17,5 +17,12 @@
  */
 #pragma once
 
+#include <stdint.h>
+
+/* The inspector's own deadline (it answers PROCESSING_TIMEOUT past it), and when the worker
+ * kills a child that is still not done. */
+#define INSPECT_DEADLINE_MS (60LL * 1000)
+#define INSPECT_KILL_MS     (INSPECT_DEADLINE_MS + 30LL * 1000)
+
 /** Entry point of `marqueed media-inspect FILE THUMB_OUT`; returns the exit status. */
 int media_inspect_main(int argc, char **argv);

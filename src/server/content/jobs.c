@@ -317,12 +317,6 @@ static void *jobs_main(void *arg)
 
 int jobs_start(struct content *c)
 {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_destroy(&c->jobs_wake);
-    pthread_cond_init(&c->jobs_wake, &ca);
-    pthread_condattr_destroy(&ca);
     int r = pthread_create(&c->jobs_thread, NULL, jobs_main, c);
     if (r != 0)
         return -r;

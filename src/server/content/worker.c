@@ -35,6 +35,7 @@
 #include "audit.h"
 #include "clock.h"
 #include "content/content.h"
+#include "content/inspect.h"
 #include "ids.h"
 #include "jsonx.h"
 #include "log.h"
@@ -304,7 +305,7 @@ static int run_inspector(struct content *c, struct job *j, struct child_out *o)
         return r;
     }
     o->out = xmalloc(VERDICT_MAX + 1);
-    int64_t deadline = clock_mono_ns() + INSPECT_DEADLINE_MS * 1000000;
+    int64_t deadline = clock_mono_ns() + INSPECT_KILL_MS * 1000000;
     int fds[2] = {out[0], err[0]};
     while (fds[0] >= 0 || fds[1] >= 0) {
         int64_t left_ms = (deadline - clock_mono_ns()) / 1000000;
@@ -343,7 +344,7 @@ static int job_claim(struct store_conn *conn, void *ud)
     ids_timestamp(now, j->started);
     /* an attempt younger than the inspector's deadline is someone's (another instance's, or one
      * that died a moment ago): not ours to take over yet */
-    ids_timestamp(now - INSPECT_DEADLINE_MS - 60 * 1000, stale);
+    ids_timestamp(now - INSPECT_KILL_MS - 60 * 1000, stale);
     int r = store_exec(
         conn,
         "UPDATE assets SET processing_attempts = processing_attempts + 1, "
