@@ -87,19 +87,6 @@ static json_t *jint(const struct store_result *res, size_t i, size_t col)
     return store_result_int(res, i, col, &v) == 0 ? json_integer(v) : json_null();
 }
 
-const char *content_ext_of(const char *mime)
-{
-    if (!mime)
-        return NULL;
-    if (!strcmp(mime, "image/jpeg"))
-        return "jpg";
-    if (!strcmp(mime, "image/png"))
-        return "png";
-    if (!strcmp(mime, "video/mp4"))
-        return "mp4";
-    return NULL;
-}
-
 static json_t *asset_json(const struct content *c, const struct store_result *res, size_t i)
 {
 #define T(col) adm_jstr(store_result_text(res, i, (col)))

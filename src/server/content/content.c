@@ -133,3 +133,34 @@ int asset_change(struct store_conn *conn, const char *tenant_id, const char *ass
                         .actor_user_id = actor_user_id};
     return changes_append(conn, &ch, NULL);
 }
+
+/* ---- small lists of ids (the work queue, uploads being written) ---- */
+
+bool idlist_has(char **list, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(list[i], id))
+            return true;
+    return false;
+}
+
+void idlist_push(char ***list, size_t *n, size_t *cap, const char *id)
+{
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 16;
+        *list = xrealloc(*list, *cap * sizeof(char *));
+    }
+    (*list)[(*n)++] = xstrdup(id);
+}
+
+void idlist_remove(char **list, size_t *n, const char *id)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (!strcmp(list[i], id)) {
+            free(list[i]);
+            memmove(&list[i], &list[i + 1], (*n - i - 1) * sizeof(char *));
+            (*n)--;
+            return;
+        }
+    }
+}

@@ -73,6 +73,11 @@ struct content {
     _Atomic uint64_t processing_us_total; /* time spent on them */
 };
 
+/* Small lists of ids, in order (the work queue, the uploads being written); under c->lock. */
+bool idlist_has(char **list, size_t n, const char *id);
+void idlist_push(char ***list, size_t *n, size_t *cap, const char *id);
+void idlist_remove(char **list, size_t *n, const char *id);
+
 /** The module's state (never NULL once content_register() succeeded). */
 struct content *content_of(struct app *app);
 
@@ -105,6 +110,8 @@ char *content_media_url(const struct content *c, const char *sha, const char *ex
                         int64_t *ret_expires);
 /** The file extension media URLs carry for @mime (jpg, png, mp4), or NULL. */
 const char *content_ext_of(const char *mime);
+/** The media type of a media URL's extension, or NULL. */
+const char *content_type_of_ext(const char *ext);
 /** The signed upload URL of @upload_id, valid until @expires (seconds). */
 char *content_upload_url(const struct content *c, const char *upload_id, int64_t expires);
 

@@ -35,18 +35,10 @@
 
 bool content_busy_take(struct content *c, const char *id)
 {
-    bool ok = true;
     pthread_mutex_lock(&c->lock);
-    for (size_t i = 0; i < c->n_busy; i++)
-        if (!strcmp(c->busy_uploads[i], id))
-            ok = false;
-    if (ok) {
-        if (c->n_busy == c->cap_busy) {
-            c->cap_busy = c->cap_busy ? 2 * c->cap_busy : 16;
-            c->busy_uploads = xrealloc(c->busy_uploads, c->cap_busy * sizeof(char *));
-        }
-        c->busy_uploads[c->n_busy++] = xstrdup(id);
-    }
+    bool ok = !idlist_has(c->busy_uploads, c->n_busy, id);
+    if (ok)
+        idlist_push(&c->busy_uploads, &c->n_busy, &c->cap_busy, id);
     pthread_mutex_unlock(&c->lock);
     return ok;
 }
@@ -54,13 +46,7 @@ bool content_busy_take(struct content *c, const char *id)
 void content_busy_put(struct content *c, const char *id)
 {
     pthread_mutex_lock(&c->lock);
-    for (size_t i = 0; i < c->n_busy; i++) {
-        if (!strcmp(c->busy_uploads[i], id)) {
-            free(c->busy_uploads[i]);
-            c->busy_uploads[i] = c->busy_uploads[--c->n_busy];
-            break;
-        }
-    }
+    idlist_remove(c->busy_uploads, &c->n_busy, id);
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -377,14 +363,6 @@ static int upload_put(struct http_request *req, void *ud)
 
 /* ---- GET /media/{object} ----------------------------------------------------------------- */
 
-static const struct {
-    const char *ext, *type;
-} media_types[] = {
-    {"jpg", "image/jpeg"},
-    {"png", "image/png"},
-    {"mp4", "video/mp4"},
-};
-
 static int media_get(struct http_request *req, void *ud)
 {
     struct content *c = ud;
@@ -393,10 +371,7 @@ static int media_get(struct http_request *req, void *ud)
         return r;
     const char *object = http_req_param(req, "object");
     const char *dot = strchr(object, '.');
-    const char *type = NULL;
-    for (size_t i = 0; dot && i < ARRAY_SIZE(media_types); i++)
-        if (!strcmp(dot + 1, media_types[i].ext))
-            type = media_types[i].type;
+    const char *type = dot ? content_type_of_ext(dot + 1) : NULL;
     char sha[65];
     if (!type || dot - object != 64)
         return -ENOENT;

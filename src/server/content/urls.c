@@ -161,3 +161,28 @@ char *content_upload_url(const struct content *c, const char *upload_id, int64_t
     return xasprintf("%.*s%s?expires=%lld&signature=%s", (int)n, base, path, (long long)expires,
                      sig);
 }
+
+/* The three media types marquee serves, and the extension their URLs carry. */
+static const struct {
+    const char *ext, *type;
+} media_types[] = {
+    {"jpg", "image/jpeg"},
+    {"png", "image/png"},
+    {"mp4", "video/mp4"},
+};
+
+const char *content_ext_of(const char *mime)
+{
+    for (size_t i = 0; mime && i < ARRAY_SIZE(media_types); i++)
+        if (!strcmp(mime, media_types[i].type))
+            return media_types[i].ext;
+    return NULL;
+}
+
+const char *content_type_of_ext(const char *ext)
+{
+    for (size_t i = 0; ext && i < ARRAY_SIZE(media_types); i++)
+        if (!strcmp(ext, media_types[i].ext))
+            return media_types[i].type;
+    return NULL;
+}

@@ -49,41 +49,12 @@ extern char **environ;
 
 /* ---- the queue ----------------------------------------------------------------------------- */
 
-static bool list_has(char **list, size_t n, const char *id)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(list[i], id))
-            return true;
-    return false;
-}
-
-static void list_push(char ***list, size_t *n, size_t *cap, const char *id)
-{
-    if (*n == *cap) {
-        *cap = *cap ? 2 * *cap : 16;
-        *list = xrealloc(*list, *cap * sizeof(char *));
-    }
-    (*list)[(*n)++] = xstrdup(id);
-}
-
-static void list_remove(char **list, size_t *n, const char *id)
-{
-    for (size_t i = 0; i < *n; i++) {
-        if (!strcmp(list[i], id)) {
-            free(list[i]);
-            memmove(&list[i], &list[i + 1], (*n - i - 1) * sizeof(char *));
-            (*n)--;
-            return;
-        }
-    }
-}
-
 void worker_enqueue(struct content *c, const char *asset_id)
 {
     pthread_mutex_lock(&c->lock);
-    if (c->n_workers && !c->stopping && !list_has(c->queue, c->n_queue, asset_id) &&
-        !list_has(c->processing, c->n_processing, asset_id)) {
-        list_push(&c->queue, &c->n_queue, &c->cap_queue, asset_id);
+    if (c->n_workers && !c->stopping && !idlist_has(c->queue, c->n_queue, asset_id) &&
+        !idlist_has(c->processing, c->n_processing, asset_id)) {
+        idlist_push(&c->queue, &c->n_queue, &c->cap_queue, asset_id);
         pthread_cond_signal(&c->wake);
     }
     pthread_mutex_unlock(&c->lock);
@@ -482,11 +453,11 @@ static void *worker_main(void *arg)
         char *id = c->queue[0];
         memmove(&c->queue[0], &c->queue[1], (c->n_queue - 1) * sizeof(char *));
         c->n_queue--;
-        list_push(&c->processing, &c->n_processing, &c->cap_processing, id);
+        idlist_push(&c->processing, &c->n_processing, &c->cap_processing, id);
         pthread_mutex_unlock(&c->lock);
         process(c, id);
         pthread_mutex_lock(&c->lock);
-        list_remove(c->processing, &c->n_processing, id);
+        idlist_remove(c->processing, &c->n_processing, id);
         free(id);
     }
     pthread_mutex_unlock(&c->lock);
