@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "jsonx.h"
 #include "macro.h"
+#include "secretfile.h"
 
 #define KEY_MIN_BYTES 32
 #define KEY_MAX_BYTES 128
@@ -36,8 +37,7 @@ struct token_keys {
 };
 
 static const char *const tenant_role_names[] = {"TENANT_ADMIN", "TENANT_VIEWER"};
-static const char *const venue_role_names[] = {"", "VENUE_VIEWER", "VENUE_EDITOR",
-                                               "VENUE_MANAGER"};
+static const char *const venue_role_names[] = {"", "VENUE_VIEWER", "VENUE_EDITOR", "VENUE_MANAGER"};
 static const char *const capability_names[] = {"EDIT_SHARED_LIBRARY"};
 
 unsigned token_tenant_role_parse(const char *s)
@@ -123,8 +123,8 @@ static int keys_parse(const char *text, struct token_keys *k, const char **ret_p
         size_t slen = len - (size_t)(secret - p);
         while (slen > 0 && (secret[slen - 1] == ' ' || secret[slen - 1] == '\t'))
             slen--;
-        if (sodium_base642bin(key->secret, sizeof(key->secret), secret, slen, NULL, &key->len,
-                              NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        if (sodium_base642bin(key->secret, sizeof(key->secret), secret, slen, NULL, &key->len, NULL,
+                              sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
             key->len < KEY_MIN_BYTES) {
             *ret_problem = "a jwt key secret must be base64url (no padding) of 32 to 128 bytes";
             return -EINVAL;
@@ -145,67 +145,37 @@ static int keys_parse(const char *text, struct token_keys *k, const char **ret_p
     return 0;
 }
 
-/* Writes a new key file atomically: temp name, fsync, rename. */
-static int keys_generate(const char *path)
+/* The text of a new key file: one fresh key. */
+static void keys_initial(char *out, size_t cap)
 {
     unsigned char secret[32];
     randombytes_buf(secret, sizeof(secret));
-    char b64[64], kid[KID_MAX + 1];
+    char b64[64], idhex[17];
     sodium_bin2base64(b64, sizeof(b64), secret, sizeof(secret),
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     sodium_memzero(secret, sizeof(secret));
-    char idhex[17];
     ids_random_hex(idhex, 8);
-    snprintf(kid, sizeof(kid), "k-%s", idhex);
-    _cleanup_free_ char *tmp = xasprintf("%s.tmp-%d", path, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    int r = dprintf(fd,
-                    "# marquee access-token keys: kid:secret, one a line. The first signs, all "
-                    "verify.\n%s:%s\n",
-                    kid, b64);
+    snprintf(out, cap,
+             "# marquee access-token keys: kid:secret, one a line. The first signs, all "
+             "verify.\nk-%s:%s\n",
+             idhex, b64);
     sodium_memzero(b64, sizeof(b64));
-    if (r < 0 || fsync(fd) < 0) {
-        r = -errno;
-        close(fd);
-        unlink(tmp);
-        return r;
-    }
-    close(fd);
-    /* link() instead of rename(): two processes starting at once must not replace each
-     * other's key (the loser reads the winner's file) */
-    if (link(tmp, path) < 0 && errno != EEXIST) {
-        r = -errno;
-        unlink(tmp);
-        return r;
-    }
-    unlink(tmp);
-    return 0;
 }
 
+/* The key file (created with one key when missing), comment lines dropped, parsed. */
 static int keys_read_file(const char *path, struct token_keys *k, const char **ret_problem)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    struct stat st;
-    if (fstat(fd, &st) < 0 || st.st_size > 16384) {
-        close(fd);
-        *ret_problem = "the jwt key file is too large";
-        return -EINVAL;
-    }
-    if (st.st_mode & 077) {
-        close(fd);
+    char initial[256], text[16385];
+    size_t n = 0;
+    keys_initial(initial, sizeof(initial));
+    int r = secret_file_read(path, initial, text, sizeof(text), &n);
+    sodium_memzero(initial, sizeof(initial));
+    if (r == -EPERM)
         *ret_problem = "the jwt key file must not be readable by group or others (chmod 600)";
-        return -EINVAL;
-    }
-    char text[16385];
-    ssize_t n = read(fd, text, sizeof(text) - 1);
-    close(fd);
-    if (n < 0)
-        return -errno;
-    text[n] = '\0';
+    else if (r == -EFBIG)
+        *ret_problem = "the jwt key file is too large";
+    if (r < 0)
+        return r == -EPERM || r == -EFBIG ? -EINVAL : r;
     /* drop comment lines */
     struct buf b;
     buf_init(&b, sizeof(text));
@@ -218,7 +188,7 @@ static int keys_read_file(const char *path, struct token_keys *k, const char **r
         }
         line = nl ? nl + 1 : NULL;
     }
-    int r = keys_parse(b.data ? b.data : "", k, ret_problem);
+    r = keys_parse(b.data ? b.data : "", k, ret_problem);
     sodium_memzero(text, sizeof(text));
     if (b.data)
         sodium_memzero(b.data, b.len);
@@ -241,11 +211,6 @@ int token_keys_load(const char *spec, const char *path, struct token_keys **ret,
         r = keys_parse(spec, k, ret_problem);
     } else {
         r = keys_read_file(path, k, ret_problem);
-        if (r == -ENOENT) {
-            r = keys_generate(path);
-            if (r == 0)
-                r = keys_read_file(path, k, ret_problem);
-        }
     }
     if (r < 0) {
         sodium_free(k);
@@ -340,9 +305,8 @@ static json_t *b64_json(const char *s, size_t len)
 {
     unsigned char raw[TOKEN_MAX_LEN];
     size_t rlen = 0;
-    if (len >= sizeof(raw) ||
-        sodium_base642bin(raw, sizeof(raw), s, len, NULL, &rlen, NULL,
-                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+    if (len >= sizeof(raw) || sodium_base642bin(raw, sizeof(raw), s, len, NULL, &rlen, NULL,
+                                                sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
         return NULL;
     json_t *j = NULL;
     if (jsonx_parse((const char *)raw, rlen, sizeof(raw), 8, 0, &j, NULL) < 0)

@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "content/content.h"
 #include "macro.h"
+#include "secretfile.h"
 
 #define KEY_MIN_BYTES 32
 
@@ -37,28 +38,6 @@ static int key_decode(struct content *c, const char *text, size_t len)
     return 0;
 }
 
-/* A new key file, atomically: temp name, fsync, link (a concurrent start keeps the first). */
-static int key_generate(const char *path)
-{
-    unsigned char secret[32];
-    char b64[64];
-    randombytes_buf(secret, sizeof(secret));
-    sodium_bin2base64(b64, sizeof(b64), secret, sizeof(secret),
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    sodium_memzero(secret, sizeof(secret));
-    _cleanup_free_ char *tmp = xasprintf("%s.tmp-%d", path, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    int r = dprintf(fd, "%s\n", b64) < 0 || fsync(fd) < 0 ? -errno : 0;
-    sodium_memzero(b64, sizeof(b64));
-    close(fd);
-    if (r == 0 && link(tmp, path) < 0 && errno != EEXIST)
-        r = -errno;
-    unlink(tmp);
-    return r;
-}
-
 int content_key_load(struct content *c, const char *spec, const char *data_dir,
                      const char **ret_problem)
 {
@@ -66,30 +45,25 @@ int content_key_load(struct content *c, const char *spec, const char *data_dir,
     if (spec && *spec)
         return key_decode(c, spec, strlen(spec));
     _cleanup_free_ char *path = xasprintf("%s/media-signing.key", data_dir);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 && errno == ENOENT) {
-        int r = key_generate(path);
-        if (r < 0) {
-            *ret_problem = "cannot create the media signing key file";
-            return r;
-        }
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    }
-    if (fd < 0) {
-        *ret_problem = "cannot read the media signing key file";
-        return -errno;
-    }
-    struct stat st;
-    char text[256];
-    ssize_t n = -1;
-    if (fstat(fd, &st) == 0 && !(st.st_mode & 077))
-        n = read(fd, text, sizeof(text) - 1);
-    else
+    unsigned char secret[32];
+    char initial[64], text[256];
+    randombytes_buf(secret, sizeof(secret));
+    sodium_bin2base64(initial, sizeof(initial) - 1, secret, sizeof(secret),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    size_t len = strlen(initial); /* 43 characters and a newline */
+    initial[len] = '\n';
+    initial[len + 1] = '\0';
+    sodium_memzero(secret, sizeof(secret));
+    size_t n = 0;
+    int r = secret_file_read(path, initial, text, sizeof(text), &n);
+    sodium_memzero(initial, sizeof(initial));
+    if (r == -EPERM)
         *ret_problem = "the media signing key file must not be readable by group or others";
-    close(fd);
-    if (n < 0)
-        return -EINVAL;
-    int r = key_decode(c, text, (size_t)n);
+    else if (r < 0 && r != -EFBIG)
+        *ret_problem = "cannot read or create the media signing key file";
+    if (r < 0)
+        return r == -EPERM || r == -EFBIG ? -EINVAL : r;
+    r = key_decode(c, text, n);
     sodium_memzero(text, sizeof(text));
     return r;
 }
