@@ -71,9 +71,10 @@ int draft_load_version(struct store_conn *c, const struct playlist *p, int64_t v
 }
 
 /* Writes @d as the next draft version of @p (which must still be at p->draft_version: else
- * -EAGAIN, and store_tx runs the whole request again). */
+ * -EAGAIN, and store_tx runs the whole request again). The item rows are rewritten only when
+ * @items_changed (a rename keeps them: up to 1000 rows). */
 static int draft_write(struct store_conn *c, const char *tenant, const char *user,
-                       struct playlist *p, const struct draft *d)
+                       struct playlist *p, const struct draft *d, bool items_changed)
 {
     char now[TIMESTAMP_STR_LEN];
     ids_timestamp(clock_now_ms(), now);
@@ -91,9 +92,10 @@ static int draft_write(struct store_conn *c, const char *tenant, const char *use
     free(p->name);
     p->name = xstrdup(d->name);
     snprintf(p->updated, sizeof(p->updated), "%s", now);
-    r = store_exec(c, "DELETE FROM playlist_items WHERE playlist_id = $1",
-                   (struct store_param[]){STORE_TEXT(p->id)}, 1, NULL);
-    for (size_t i = 0; r >= 0 && i < d->n; i++)
+    if (items_changed)
+        r = store_exec(c, "DELETE FROM playlist_items WHERE playlist_id = $1",
+                       (struct store_param[]){STORE_TEXT(p->id)}, 1, NULL);
+    for (size_t i = 0; items_changed && r >= 0 && i < d->n; i++)
         r = store_exec(
             c,
             "INSERT INTO playlist_items (playlist_item_id, tenant_id, playlist_id, "
@@ -360,7 +362,8 @@ static int mutate_tx(struct store_conn *c, void *ud)
         goto out;
     if (x->kind == MUT_ITEMS && (r = pl_items_check(x->req, c, &x->p, &x->result, false)) < 0)
         goto out;
-    if ((r = draft_write(c, a->claims.tid, a->claims.sub, &x->p, &x->result)) < 0)
+    if ((r = draft_write(c, a->claims.tid, a->claims.sub, &x->p, &x->result,
+                         x->kind != MUT_RENAME)) < 0)
         goto out;
     static const char *const actions[] = {"playlist.items_replaced", "playlist.reordered",
                                           "playlist.renamed"};
