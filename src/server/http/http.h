@@ -106,6 +106,13 @@ int http_body_allow(struct http_request *req, const char *const *allowed);
 int http_body_string(struct http_request *req, const char *name, bool required, size_t max_len,
                      const char **ret);
 
+/**
+ * A problem naming one field: "@field @message." as its detail and errors[] =
+ * [{field, message}], the shape every body and query check answers with. Returns -ECANCELED.
+ */
+int http_field_problem(struct http_request *req, unsigned status, const char *code,
+                       const char *field, const char *message);
+
 /** Per-request slot for the auth hook (issue 3) to hang the actor on; freed with @free_fn. */
 void http_req_set_actor(struct http_request *req, void *actor, void (*free_fn)(void *));
 void *http_req_actor(const struct http_request *req);

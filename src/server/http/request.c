@@ -103,14 +103,14 @@ int http_body_allow(struct http_request *req, const char *const *allowed)
                               json_pack("{s:o}", "errors", errors));
 }
 
-static int field_problem(struct http_request *req, const char *code, const char *name,
-                         const char *message)
+int http_field_problem(struct http_request *req, unsigned status, const char *code,
+                       const char *field, const char *message)
 {
-    char detail[160];
-    snprintf(detail, sizeof(detail), "%s %s.", name, message);
+    char detail[200];
+    snprintf(detail, sizeof(detail), "%s %s.", field, message);
     return http_reply_problem(
-        req, 400, code, detail,
-        json_pack("{s:[{s:s,s:s}]}", "errors", "field", name, "message", message));
+        req, status, code, detail,
+        json_pack("{s:[{s:s,s:s}]}", "errors", "field", field, "message", message));
 }
 
 int http_body_string(struct http_request *req, const char *name, bool required, size_t max_len,
@@ -119,15 +119,15 @@ int http_body_string(struct http_request *req, const char *name, bool required, 
     json_t *v = json_object_get(req->json, name);
     if (!v || json_is_null(v)) {
         if (required)
-            return field_problem(req, "FIELD_REQUIRED", name, "is required");
+            return http_field_problem(req, 400, "FIELD_REQUIRED", name, "is required");
         *ret = NULL;
         return 0;
     }
     if (!json_is_string(v))
-        return field_problem(req, "INVALID_FIELD", name, "must be a string");
+        return http_field_problem(req, 400, "INVALID_FIELD", name, "must be a string");
     size_t len = json_string_length(v);
     if (len == 0 || len > max_len || strlen(json_string_value(v)) != len)
-        return field_problem(req, "INVALID_FIELD", name, "has an invalid length");
+        return http_field_problem(req, 400, "INVALID_FIELD", name, "has an invalid length");
     *ret = json_string_value(v);
     return 0;
 }

@@ -22,8 +22,8 @@
 json_t *adm_jstr(const char *s);
 bool adm_same(const char *a, const char *b);
 size_t adm_utf8_chars(const char *s);
-int adm_field_problem(struct http_request *req, unsigned status, const char *code,
-                      const char *field, const char *message);
+/* the shared field problem (http.h); the name the modules using these helpers know it by */
+#define adm_field_problem http_field_problem
 int adm_body_text(struct http_request *req, const char *name, bool required, size_t max_chars,
                   const char **ret);
 int adm_query_contains(struct http_request *req, char **ret);

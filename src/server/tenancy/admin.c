@@ -59,17 +59,6 @@ size_t adm_utf8_chars(const char *s)
     return n;
 }
 
-/* A problem naming one field, shaped like http_body_string()'s. Returns -ECANCELED. */
-int adm_field_problem(struct http_request *req, unsigned status, const char *code,
-                      const char *field, const char *message)
-{
-    char detail[200];
-    snprintf(detail, sizeof(detail), "%s %s.", field, message);
-    return http_reply_problem(
-        req, status, code, detail,
-        json_pack("{s:[{s:s,s:s}]}", "errors", "field", field, "message", message));
-}
-
 /* A string member of the body of at most @max_chars characters (jansson holds UTF-8 only). */
 int adm_body_text(struct http_request *req, const char *name, bool required, size_t max_chars,
                   const char **ret)
