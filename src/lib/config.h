@@ -45,6 +45,8 @@ struct config {
     int64_t media_workers;     /* processing threads; 0 = none on this instance */
     char *media_public_url;    /* base of media URLs; empty = public_url */
     int64_t media_url_ttl_s;   /* signed media URL lifetime, rounded up to the hour */
+    int64_t manifest_cache_mb; /* memory for cached player manifests (0 = none) */
+    int64_t manifest_cache_ttl_s; /* longest a cached manifest is served without resolving */
     char *media_signing_key;   /* base64url HMAC key; empty = <data_dir>/media-signing.key */
     bool demo;            /* create a demo tenant, venue and admin on first start */
     bool test_routes;     /* register the /v1/_test routes of the API test suite */

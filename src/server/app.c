@@ -120,6 +120,7 @@ void app_release(struct app *app)
 {
     content_release(app); /* its threads use the store and the server: stop them first */
     app->http = http_server_free(app->http);
+    manifest_release(app);
     app->token_keys = token_keys_free(app->token_keys);
     app->ratelimiter = ratelimiter_free(app->ratelimiter);
     app->limits = limits_free(app->limits);

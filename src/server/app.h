@@ -18,6 +18,7 @@ struct app {
     struct ratelimiter *ratelimiter; /* auth: request counters */
     struct limits *limits;           /* auth: the rate-limit classes in force */
     struct content *content;         /* content: assets, uploads, workers, origin */
+    struct manifests *manifests;     /* resolver: the manifest cache */
 };
 
 /** Resolves the store URL from the configuration (sqlite under data_dir by default) and opens

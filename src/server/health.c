@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "http/http.h"
 #include "macro.h"
+#include "resolver/manifest.h"
 
 static int healthz(struct http_request *req, void *ud)
 {
@@ -57,6 +58,7 @@ static void store_metrics(struct buf *out, void *ud)
     buf_append_str(out, text);
     if (app->content)
         content_metrics_render(app->content, out);
+    manifest_metrics_render(app, out);
 }
 
 static int metrics(struct http_request *req, void *ud)

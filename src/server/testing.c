@@ -17,6 +17,7 @@
 #include "content/content.h"
 #include "http/http.h"
 #include "macro.h"
+#include "resolver/manifest.h"
 
 #define TEST_ITEMS 120
 
@@ -111,6 +112,18 @@ static int clock_move(struct http_request *req, void *ud)
     return http_reply_json(req, 200, json_pack("{s:I}", "nowMs", (json_int_t)clock_now_ms()));
 }
 
+/* {"resolver": "fail" | "ok"}: every manifest resolution fails from now on, or none does
+ * (§31.9: the last cached manifest, else a degraded one). */
+static int fault_set(struct http_request *req, void *ud)
+{
+    const char *v = json_string_value(json_object_get(http_req_json(req), "resolver"));
+    if (!v || (strcmp(v, "fail") && strcmp(v, "ok")))
+        return http_reply_problem(req, 400, "INVALID_FIELD", "resolver must be \"fail\" or \"ok\".",
+                                  NULL);
+    manifest_test_fail(ud, !strcmp(v, "fail"));
+    return http_reply_json(req, 200, json_pack("{s:s}", "resolver", v));
+}
+
 static int job_run(struct http_request *req, void *ud)
 {
     struct app *app = ud;
@@ -134,6 +147,11 @@ static const struct http_route routes[] = {
      .pattern = "/v1/_test/clock",
      .flags = HTTP_BODY_JSON | HTTP_NO_RATE_LIMIT,
      .handler = clock_move},
+    {.audience = HTTP_PUBLIC,
+     .method = HTTP_POST,
+     .pattern = "/v1/_test/faults",
+     .flags = HTTP_BODY_JSON | HTTP_NO_RATE_LIMIT,
+     .handler = fault_set},
     {.audience = HTTP_PUBLIC,
      .method = HTTP_POST,
      .pattern = "/v1/_test/jobs/{name}",

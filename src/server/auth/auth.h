@@ -59,3 +59,7 @@ void auth_release(struct app *app);
 int auth_session_register(struct app *app);
 /* guard.c */
 int auth_guard(struct http_request *req, const struct http_route *route, void *ud);
+
+/** The 401 a device token gets once its device is gone (removed, disabled, moved, or its tenant
+ *  disabled: §25.7), for HTTP_DEVICE_SELF_CHECK routes. Returns what http_reply_problem does. */
+int auth_device_gone(struct http_request *req);

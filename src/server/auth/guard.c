@@ -23,6 +23,11 @@ static int unauthorized(struct http_request *req, const char *code, const char *
     return http_reply_problem(req, 401, code, detail, NULL);
 }
 
+int auth_device_gone(struct http_request *req)
+{
+    return unauthorized(req, "INVALID_TOKEN", "This device is no longer registered.", true);
+}
+
 static int hidden(struct http_request *req)
 {
     return http_reply_problem(req, 404, "NOT_FOUND", "No such resource.", NULL);
@@ -236,12 +241,12 @@ int auth_guard(struct http_request *req, const struct http_route *route, void *u
         if ((r = rate_limit(app, req, route, actor)) < 0)
             return r;
         /* §25.7: a token dies with its device (removed, disabled, moved, tenant disabled) */
+        if (route->flags & HTTP_DEVICE_SELF_CHECK)
+            return 0;
         r = device_live(app, &actor->claims);
         if (r < 0)
             return r;
-        if (r == 0)
-            return unauthorized(req, "INVALID_TOKEN", "This device is no longer registered.", true);
-        return 0;
+        return r == 0 ? auth_device_gone(req) : 0;
     }
     actor->type = AUTH_ACTOR_USER;
     http_req_set_actor(req, actor, free);

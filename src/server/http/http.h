@@ -53,6 +53,9 @@ enum http_route_flags {
     HTTP_BODY_STREAM = 1 << 3,   /* the body is handed over as it arrives (http_req_stream) */
     HTTP_SIGNED_URL = 1 << 4,    /* public, but the handler requires a signed URL (403 without);
                                     declared so the route table (and its tests) know it */
+    HTTP_DEVICE_SELF_CHECK = 1 << 5, /* a device route whose handler checks, in the query it
+                                        makes anyway, that the device is still registered
+                                        (auth_device_gone() when not); the guard does not */
 };
 
 typedef int (*http_handler_fn)(struct http_request *req, void *userdata);

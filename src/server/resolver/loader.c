@@ -36,7 +36,14 @@ int rl_device_load(struct store_conn *c, const char *tid, const char *venue, con
                        "SELECT d.timezone, v.timezone, t.default_timezone, g.group_id, "
                        "fp.playlist_id, fp.published_version, d.run_mode, d.orientation, "
                        "d.launch_on_boot, d.auto_relaunch, d.keep_awake, "
-                       "d.watchdog_return_to_foreground, e.manifest_epoch FROM devices d "
+                       "d.watchdog_return_to_foreground, e.manifest_epoch, "
+                       "CASE WHEN d.status = 'ACTIVE' AND t.status = 'ACTIVE' THEN 1 ELSE 0 END, "
+                       "CASE WHEN EXISTS (SELECT 1 FROM venue_schedule_sets vs JOIN "
+                       "schedule_published_slots s ON s.tenant_id = vs.tenant_id AND "
+                       "s.venue_id = vs.venue_id AND s.published_version = vs.published_version "
+                       "WHERE vs.tenant_id = d.tenant_id AND vs.venue_id = d.venue_id AND "
+                       "s.target_type = 'DEVICE' AND s.target_id = d.device_id) THEN 1 ELSE 0 END "
+                       "FROM devices d "
                        "JOIN venues v ON v.tenant_id = d.tenant_id AND v.venue_id = d.venue_id "
                        "JOIN tenants t ON t.tenant_id = d.tenant_id "
                        "LEFT JOIN device_groups g ON g.tenant_id = d.tenant_id AND "
@@ -74,6 +81,11 @@ int rl_device_load(struct store_conn *c, const char *tid, const char *venue, con
     d->watchdog = flag[3];
     d->epoch = 0;
     store_result_int(res, 0, 12, &d->epoch);
+    int64_t live = 0, named = 0;
+    store_result_int(res, 0, 13, &live);
+    store_result_int(res, 0, 14, &named);
+    d->live = live != 0;
+    d->named = named != 0;
     store_result_free(res);
     return 0;
 }

@@ -25,9 +25,11 @@ struct rl_device {
     char orientation[16];
     bool launch_on_boot, auto_relaunch, keep_awake, watchdog;
     int64_t epoch; /* the venue's manifest epoch, 0 before its first */
+    bool live;     /* ACTIVE, of an ACTIVE tenant: a device token of it is good (§25.7) */
+    bool named;    /* the live schedule has slots aimed at the device itself */
 };
 
-/** The live device @id of @venue (-ENOENT if none). The fallback counts only while its
+/** The device @id of @venue, not deleted (-ENOENT if none). The fallback counts only while its
  *  playlist is live, usable by the venue and published. A zone that cannot be loaded counts as
  *  absent (and is logged). */
 int rl_device_load(struct store_conn *c, const char *tid, const char *venue, const char *id,
