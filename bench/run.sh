@@ -10,7 +10,9 @@
 # Method: wrk -t2 -c64 -d10s --latency against each target, after a short warm-up; the targets
 # are measured alternately (A B A B A B) and each figure is the MEDIAN OF 3 runs (req/s and
 # p99 taken from the same run: the one with the median req/s). ratio = marqueed req/s / the
-# reference's req/s (higher is better for marqueed).
+# reference's req/s (higher is better for marqueed). The manifest304 row drives both of its
+# targets with bench/curl-load (built with marqueed: libcurl, same -t/-c/-d, same figures)
+# instead of wrk, which cannot read marqueed's 304 (see bench_manifest304).
 #
 # marqueed runs as `serve` on SQLite in a temp data dir, 127.0.0.1:0, the default log level
 # (info: one JSON line per request, to a temp file). The reference is Debian's nginx (2 worker
@@ -27,6 +29,7 @@
 #
 # Environment: BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
 # BENCH_RUNS (3), BENCH_WARMUP (3s), BENCH_ONLY (a row name), NGINX (/usr/sbin/nginx), WRK (wrk),
+# CURL_LOAD (BUILD_DIR/curl-load),
 # BENCH_MEDIA_RUNS (5), BENCH_ORIGIN_DURATION (7s), BENCH_PUBLISH_DURATION (9s).
 #
 # The publish row measures latency (p50/p99 at one connection), also with its own method.
@@ -40,6 +43,7 @@ BUILD=$(cd "$1" 2>/dev/null && pwd) || { echo "bench: no build directory $1" >&2
 MARQUEED="$BUILD/marqueed"
 NGINX=${NGINX:-/usr/sbin/nginx}
 WRK=${WRK:-wrk}
+CURL_LOAD=${CURL_LOAD:-$BUILD/curl-load}
 DURATION=${BENCH_DURATION:-10s}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-2}
@@ -49,17 +53,14 @@ MEDIA_RUNS=${BENCH_MEDIA_RUNS:-5}
 ORIGIN_DURATION=${BENCH_ORIGIN_DURATION:-7s}
 PUBLISH_DURATION=${BENCH_PUBLISH_DURATION:-9s}
 
-# manifest304 is not in the list: wrk 4.1 waits for a body after a 304 that carries the 200's
-# Content-Length (RFC 9110 §8.6 allows it; libmicrohttpd 0.9.75 always sends one). Run it with
-# BENCH_ONLY=manifest304 once either changes.
-BENCHES=(healthz me login origin media publish resolver manifest200)
+BENCHES=(healthz me login origin media publish resolver manifest304 manifest200)
 
 die() {
     echo "bench: $*" >&2
     exit 1
 }
 
-for tool in "$MARQUEED" "$NGINX"; do
+for tool in "$MARQUEED" "$NGINX" "$CURL_LOAD"; do
     [ -x "$tool" ] || die "missing $tool (make build; apt-get install nginx-light)"
 done
 command -v "$WRK" >/dev/null || die "missing wrk (apt-get install wrk)"
@@ -148,17 +149,43 @@ wrk_once() {
 # extra wrk arguments for the next runs (a header, a script)
 WRK_ARGS=()
 
+# One bench/curl-load run: prints "RPS P99_MS ERRORS P50_MS" as wrk_once does. The answers by
+# status go to the file STATUS_LOG names, if any, a line per run: "PATH 304s 2xxs others".
+curl_load_once() {
+    local url=$1 duration=$2 out="$WORK/curl-load.out" path
+    "$CURL_LOAD" -t"$THREADS" -c"$CONNECTIONS" -d"$duration" "${CURL_LOAD_ARGS[@]}" "$url" \
+        >"$out" 2>"$WORK/curl-load.err" || {
+        cat "$WORK/curl-load.err" >&2
+        return 1
+    }
+    cat "$WORK/curl-load.err" >&2 # transport errors, if any
+    local rps p99 errs p50 c2xx c304 cother
+    read -r rps p99 errs p50 c2xx c304 cother <"$out"
+    if [ -z "$cother" ]; then
+        echo "bench: could not read curl-load's output: $(cat "$out")" >&2
+        return 1
+    fi
+    path=/${url#http://*/}
+    [ -n "${STATUS_LOG:-}" ] && echo "$path $c304 $c2xx $cother" >>"$STATUS_LOG"
+    echo "$rps $p99 $errs $p50"
+}
+
+# curl-load's arguments for the next runs (headers), as WRK_ARGS for wrk
+CURL_LOAD_ARGS=()
+# what compare_row runs: wrk_once, or curl_load_once for the rows wrk cannot drive
+LOAD_ONCE=wrk_once
+
 # compare_row ROW NAME_A URL_A NAME_B URL_B — warms both up, then RUNS alternating runs each,
 # and prints the row with the median-of-RUNS figures.
 compare_row() {
     local row=$1 name_a=$2 url_a=$3 name_b=$4 url_b=$5 i r
-    wrk_once "$url_a" "$WARMUP" >/dev/null || return 1
-    wrk_once "$url_b" "$WARMUP" >/dev/null || return 1
+    "$LOAD_ONCE" "$url_a" "$WARMUP" >/dev/null || return 1
+    "$LOAD_ONCE" "$url_b" "$WARMUP" >/dev/null || return 1
     local -a runs_a=() runs_b=()
     for i in $(seq 1 "$RUNS"); do
-        r=$(wrk_once "$url_a" "$DURATION") || return 1
+        r=$("$LOAD_ONCE" "$url_a" "$DURATION") || return 1
         runs_a+=("$r")
-        r=$(wrk_once "$url_b" "$DURATION") || return 1
+        r=$("$LOAD_ONCE" "$url_b" "$DURATION") || return 1
         runs_b+=("$r")
     done
     local med_a med_b
@@ -726,11 +753,12 @@ publish_runs() {
 # row). Devices have no API yet: they are inserted into the store with the sqlite3 CLI, and
 # their tokens (HS256 JWTs, §25.3 device claims) are signed here with python3 from the key file
 # marqueed made (<data_dir>/jwt-keys; the first key signs). Every request takes the next token
-# (a wrk Lua script), so each request verifies a different JWT and loads a different device.
-# All the devices share one manifest ETag at a given second (same epoch, playlist, validity,
-# default settings; validToUtc moves with the clock: see manifest_lua).
-# The Lua script sends the same headers (Authorization, If-None-Match for the 304 row) to both
-# targets; only the ETag named differs (marqueed's or nginx's for its file).
+# (a wrk Lua script for manifest200, curl-load's --headers-file for manifest304), so each
+# request verifies a different JWT and loads a different device. All the devices share one
+# manifest ETag (same epoch, playlist, validity, default settings). Its validToUtc is the hour
+# before the resolver's 6-hour horizon, so the ETag holds for up to an hour and changes on the
+# hour. Both targets get the same headers (Authorization, If-None-Match for the 304 row); only
+# the ETag named differs (marqueed's or nginx's for its file).
 MANIFEST_DIR="" MANIFEST_ETAG="" MANIFEST_TOKEN=""
 manifest_setup() {
     [ -n "$MANIFEST_DIR" ] && return 0
@@ -768,7 +796,8 @@ manifest_setup() {
     code=$(api PUT "/v1/venues/$vid/fallback-playlist" "{\"playlistId\":\"$pl\"}")
     [ "$code" = 200 ] || api_fail "PUT of the venue's fallback playlist" "$code" || return 1
 
-    # 2,000 devices (one INSERT) and their tokens (a Lua table; the first also in tokens.first)
+    # 2,000 devices (one INSERT) and their tokens: a Lua table for wrk, a header line each for
+    # curl-load (headers.txt), the first also in tokens.first
     python3 - "$WORK/marqueed/data/jwt-keys" "$tid" "$vid" "$dir" 2000 <<'PY' || return 1
 import base64, hashlib, hmac, json, sys, time, uuid
 keys, tid, vid, out, n = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
@@ -793,6 +822,8 @@ with open(out + "/devices.sql", "w") as f:
                        for i, d in enumerate(dids)) + ";\n")
 with open(out + "/tokens.lua", "w") as f:
     f.write("tokens = {\n" + ",\n".join('"%s"' % t for t in toks) + "\n}\n")
+with open(out + "/headers.txt", "w") as f:
+    f.write("".join("Authorization: Bearer %s\n" % t for t in toks))
 with open(out + "/tokens.first", "w") as f:
     f.write(toks[0])
 PY
@@ -804,7 +835,7 @@ PY
     MANIFEST_TOKEN=$(cat "$dir/tokens.first")
 
     # the manifest (200, the playlist), then its ETag answers 304, for the last device too; the
-    # ETag changes every second (validToUtc = now + 6 h, see manifest_lua): up to 3 tries
+    # ETag changes on the hour (validToUtc), which may fall in between: up to 3 tries
     local last ok=""
     last=$(sed -n '$s/^"\(.*\)",\{0,1\}$/\1/p' <(grep '^"' "$dir/tokens.lua"))
     for _ in 1 2 3; do
@@ -830,20 +861,13 @@ PY
     MANIFEST_DIR=$dir
 }
 
-# manifest_lua FILE NGINX_ETAG [no-inm] — the wrk script: every request the next device token;
-# If-None-Match marqueed's manifest ETag on /v1/player/manifest, NGINX_ETAG on any other path
-# (nginx's file), none with no-inm. Each thread starts at its own place in the tokens. As a
-# player does, a thread sends the last ETag it was answered: marqueed's ETag hashes validToUtc,
-# which is now + 6 h for a venue on its fallback (moves every second), so a fixed ETag would be
-# answered 200 after the first second. The answers by status go to $MANIFEST_DIR/status.log,
-# a line per wrk run: "PATH 304s 200s others".
+# manifest_lua FILE — the wrk script of manifest200: every request the next device token, each
+# thread from its own place in the tokens. The answers by status go to $MANIFEST_DIR/status.log,
+# a line per wrk run: "PATH 304s 200s others" (curl_load_once writes the same lines).
 manifest_lua() {
-    local file=$1 netag=$2 inm=${3:-inm}
+    local file=$1
     {
         cat "$MANIFEST_DIR/tokens.lua"
-        echo "local inm = $([ "$inm" = inm ] && echo true || echo false)"
-        echo "local etag = [[$MANIFEST_ETAG]]"
-        echo "if wrk.path ~= \"/v1/player/manifest\" then etag = [[$netag]] end"
         echo "local status_log = [[$MANIFEST_DIR/status.log]]"
         cat <<'EOF'
 local n = #tokens
@@ -859,16 +883,12 @@ function init(args)
 end
 function request()
     i = i % n + 1
-    local h = {Authorization = "Bearer " .. tokens[i]}
-    if inm then h["If-None-Match"] = etag end
-    return wrk.format("GET", nil, h)
+    return wrk.format("GET", nil, {Authorization = "Bearer " .. tokens[i]})
 end
 function response(status, headers, body)
     if status == 304 then c304 = c304 + 1
     elseif status == 200 then c200 = c200 + 1
     else cother = cother + 1 end
-    local e = headers["ETag"] or headers["Etag"] or headers["etag"]
-    if inm and e then etag = e end
 end
 function done(summary, latency, requests)
     local a, b, c = 0, 0, 0
@@ -896,6 +916,11 @@ manifest_status() {
 # manifest304: marqueed's 304 (device JWT verified, device loaded from the store, the manifest
 # resolved and its ETag compared: docs/player.md) against nginx's 304 for a small static file
 # (its own ETag in If-None-Match). Goal: ratio >= 0.8.
+# Both targets are driven by bench/curl-load, not wrk: marqueed's 304 carries the 200's
+# Content-Length (RFC 9110 §8.6 allows it; libmicrohttpd always sends it) and wrk 4.1 waits for
+# that body forever, where libcurl knows a 304 has none. With --inm-follow each connection sends
+# the last ETag it was answered, as a player does, so a change on the hour costs one 200 each.
+M304_NGINX_ETAG=""
 bench_manifest304() {
     manifest_setup || return 1
     start_nginx_with_file m304.json "$MANIFEST_DIR/manifest.body"
@@ -904,26 +929,23 @@ bench_manifest304() {
     code=$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $netag" "$NGINX_URL/m304.json")
     { [ -n "$netag" ] && [ "$code" = 304 ]; } ||
         { echo "bench: manifest304: nginx answered $code to If-None-Match: ${netag:-no ETag}" >&2; return 1; }
-    manifest_lua "$MANIFEST_DIR/m304.lua" "$netag"
-    WRK_ARGS=(-s "$MANIFEST_DIR/m304.lua")
-    # marqueed's 304 carries the 200's Content-Length (RFC 9110 §8.6 allows it) and no body;
-    # wrk's bundled http_parser then waits for that many body bytes and the connection stalls
-    # (curl is fine): check that wrk completes requests before measuring
-    local probe
-    probe=$(CONNECTIONS=1 THREADS=1 wrk_once "$MARQUEED_URL/v1/player/manifest" 2s) || probe=""
-    rm -f "$MANIFEST_DIR/status.log"
-    if [ "$(awk '{printf "%d", $1}' <<<"${probe:-0}")" -lt 10 ]; then
-        WRK_ARGS=()
-        echo "bench: manifest304: wrk cannot read marqueed's 304 (it sends $(curl -s -D - -o /dev/null \
-            -H "Authorization: Bearer $MANIFEST_TOKEN" "$MARQUEED_URL/v1/player/manifest" |
-            grep -i '^content-length' | tr -d '\r') with no body; wrk waits for the body):" \
-            "${probe%% *} req/s at one connection" >&2
-        return 1
-    fi
+    M304_NGINX_ETAG=$netag LOAD_ONCE=manifest304_once STATUS_LOG="$MANIFEST_DIR/status.log"
     compare_row manifest304 marqueed "$MARQUEED_URL/v1/player/manifest" "nginx 304" "$NGINX_URL/m304.json"
     local rc=$?
-    WRK_ARGS=()
+    LOAD_ONCE=wrk_once STATUS_LOG=""
     manifest_status manifest304
+    return "$rc"
+}
+
+# manifest304_once URL DURATION — curl_load_once with every device token in turn and, as the
+# first If-None-Match, the ETag of URL's target (marqueed's manifest, or nginx's file).
+manifest304_once() {
+    local etag=$M304_NGINX_ETAG
+    [ "${1#"$MARQUEED_URL"/}" != "$1" ] && etag=$MANIFEST_ETAG
+    CURL_LOAD_ARGS=(--headers-file "$MANIFEST_DIR/headers.txt" --inm-follow -H "If-None-Match: $etag")
+    curl_load_once "$@"
+    local rc=$?
+    CURL_LOAD_ARGS=()
     return "$rc"
 }
 
@@ -940,7 +962,7 @@ bench_manifest200() {
     start_nginx_with_file m200.json "$MANIFEST_DIR/m200.json"
     [ "$(curl -s "$NGINX_URL/m200.json" | wc -c)" = "$(stat -c %s "$MANIFEST_DIR/m200.json")" ] ||
         { echo "bench: manifest200: nginx does not serve the manifest body" >&2; return 1; }
-    manifest_lua "$MANIFEST_DIR/m200.lua" "" no-inm
+    manifest_lua "$MANIFEST_DIR/m200.lua"
     WRK_ARGS=(-s "$MANIFEST_DIR/m200.lua")
     compare_row manifest200 marqueed "$MARQUEED_URL/v1/player/manifest" "nginx static" "$NGINX_URL/m200.json"
     local rc=$?
@@ -951,7 +973,8 @@ bench_manifest200() {
 
 # ---- main --------------------------------------------------------------------------------------
 
-echo "bench: $(basename "$MARQUEED") from $BUILD, wrk -t$THREADS -c$CONNECTIONS -d$DURATION," \
+echo "bench: $(basename "$MARQUEED") from $BUILD, wrk (manifest304: curl-load)" \
+    "-t$THREADS -c$CONNECTIONS -d$DURATION," \
     "median of $RUNS alternating runs, $(nproc) cores" >&2
 status=0
 for b in "${BENCHES[@]}"; do

@@ -15,8 +15,8 @@ PACKAGES=(
     ffmpeg
     # tests: unit, API (node:test), PostgreSQL server started by the harness
     libcmocka-dev nodejs postgresql curl ca-certificates procps util-linux
-    # benchmarks
-    wrk nginx-light
+    # benchmarks (libcurl: bench/curl-load, the load generator of the rows wrk cannot drive)
+    wrk nginx-light libcurl4-openssl-dev
 )
 
 missing=()
