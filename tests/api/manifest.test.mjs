@@ -8,138 +8,37 @@
 // deliver the checksummed bytes, and who may call it (a removed device, another venue, a user
 // token: 401). Devices and groups have no API yet: they are inserted with SQL.
 import assert from 'node:assert/strict';
-import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { execFile, spawn } from 'node:child_process';
-import path from 'node:path';
+import { createHash, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 
 import { apiClient } from './lib/client.mjs';
+import { deviceClient, deviceKey, playerContent, ROW_TIME as NOW } from './lib/devices.mjs';
 import { makeFixtures } from './lib/media.mjs';
 import { BACKEND, assertProblem, get, startServer } from './lib/server.mjs';
 
 const PASSWORD = 'manifest suite passphrase 1';
-const SECRET = randomBytes(32);
-const KEY = `km:${SECRET.toString('base64url')}`;
+const KEY = deviceKey();
 const RATE_LIMITS = 'login_ip=10000/60,login_account=10000/60,refresh_user=10000/60,upload=10000/3600,'
     + 'mutation=100000/60,publish=100000/60,manifest=100000/60';
-const NOW = '2026-01-05T10:00:00.000Z';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-const sign = (claims) => {
-    const head = `${b64({ alg: 'HS256', kid: 'km' })}.${b64(claims)}`;
-    return `${head}.${createHmac('sha256', SECRET).update(head).digest('base64url')}`;
-};
 
 describe(`player manifest (${BACKEND})`, () => {
     let srv;
     let fx;
     const A = {};
     const B = {};
-    const { call, ok, createTenant, createVenue } = apiClient(() => srv, PASSWORD);
-
-    let shell = null;
-    const sqliteShell = () => {
-        const child = spawn('sqlite3', ['-batch', '-cmd', '.timeout 5000', path.join(srv.dataDir, 'marquee.db')],
-            { stdio: ['pipe', 'pipe', 'pipe'] });
-        let out = '';
-        let err = '';
-        let waiting = null;
-        child.stdout.setEncoding('utf8').on('data', (d) => {
-            out += d;
-            const end = out.indexOf('__END__\n');
-            if (end >= 0 && waiting) {
-                const [text, w] = [out.slice(0, end), waiting];
-                out = out.slice(end + 8);
-                waiting = null;
-                setTimeout(() => (err ? w.reject(new Error(`sqlite3: ${err}`)) : w.resolve(text.trim())), 5);
-            }
-        });
-        child.stderr.setEncoding('utf8').on('data', (d) => (err += d));
-        let chain = Promise.resolve();
-        return {
-            query: (q) => (chain = chain.catch(() => {}).then(() => new Promise((resolve, reject) => {
-                err = '';
-                waiting = { resolve, reject };
-                child.stdin.write(`${q.trim().replace(/;?$/, ';')}\nSELECT '__END__';\n`);
-            }))),
-            close: () => {
-                child.stdin.end();
-                return new Promise((r) => child.on('close', r));
-            },
-        };
-    };
-    const sql = (q) => {
-        if (!srv.store.dbUrl) return (shell ??= sqliteShell()).query(q);
-        return new Promise((resolve, reject) => {
-            execFile(path.join(process.env.MARQUEE_PG_BINDIR || '', 'psql'), [srv.store.dbUrl, '-tAc', q], { timeout: 10000 },
-                (e, out, err) => (e ? reject(new Error(`psql: ${err || e.message}`)) : resolve(out.trim())));
-        });
-    };
-    const q = (s) => (s === null ? 'NULL' : `'${s}'`);
-    const insertDevice = async (t, venueId, { group = null, timezone = null, deleted = false } = {}) => {
-        const id = randomUUID();
-        await sql(`INSERT INTO devices (device_id, tenant_id, venue_id, name, primary_group_id, timezone,
-                created_at_utc, updated_at_utc, deleted_at_utc)
-            VALUES ('${id}', '${t.tenantId}', '${venueId}', 'Screen ${id.slice(0, 4)}', ${q(group)}, ${q(timezone)},
-                '${NOW}', '${NOW}', ${deleted ? `'${NOW}'` : 'NULL'})`);
-        return id;
-    };
-    const insertGroup = async (t, venueId) => {
-        const id = randomUUID();
-        await sql(`INSERT INTO device_groups (group_id, tenant_id, venue_id, name, created_at_utc, updated_at_utc)
-            VALUES ('${id}', '${t.tenantId}', '${venueId}', 'Group ${id.slice(0, 4)}', '${NOW}', '${NOW}')`);
-        return id;
-    };
-    const deviceToken = (t, venueId, did, extra = {}) => sign({
-        typ: 'device', did, vid: venueId, tid: t.tenantId, iss: 'marquee', aud: 'marquee-api',
-        iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 3600, ...extra,
-    });
-    // identity unless a test asks for gzip (fetch asks for gzip by default, and decodes it)
-    const manifest = (token, headers = {}) => get(`${srv.url}/v1/player/manifest`,
-        { headers: { 'Accept-Encoding': 'identity', ...(token ? { Authorization: `Bearer ${token}` } : {}), ...headers } });
-    /** A 200 manifest: {body, etag}. */
-    const fetchManifest = async (token) => {
-        const r = await manifest(token);
-        assert.equal(r.res.status, 200, r.text);
-        return { body: JSON.parse(r.text), etag: r.res.headers.get('etag'), text: r.text };
-    };
-    const readyAsset = async (t) => {
-        const lib = '/v1/library/assets';
-        const s = ok(await call('POST', `${lib}/uploads`, t.token, {
-            fileName: fx.jpeg.fileName, contentType: fx.jpeg.contentType, sizeBytes: fx.jpeg.size, checksumSha256: fx.jpeg.sha256,
-        }), 201);
-        ok(await get(s.uploadUrl, { method: 'PUT', body: fx.jpeg.bytes }));
-        ok(await call('POST', `${lib}/uploads/${s.uploadId}/complete`, t.token));
-        for (const deadline = Date.now() + 30000; ;) {
-            const a = ok(await call('GET', `/v1/assets/${s.assetId}`, t.token));
-            if (a.status === 'READY') return a;
-            assert.ok(a.status !== 'FAILED' && Date.now() < deadline, JSON.stringify(a));
-            await sleep(100);
-        }
-    };
-    /** A published library playlist of one item: {playlistId, etag} (the draft's ETag). */
-    const playlist = async (t, assetId) => {
-        const prefix = '/v1/library/playlists';
-        let r = await call('POST', prefix, t.token, { name: `List ${randomUUID().slice(0, 8)}` });
-        const p = ok(r, 201);
-        r = await call('PUT', `${prefix}/${p.playlistId}/items`, t.token, { items: [{ assetId, durationSeconds: 7 }] },
-            { 'If-Match': r.res.headers.get('etag') });
-        ok(r);
-        const etag = r.res.headers.get('etag');
-        ok(await call('POST', `${prefix}/${p.playlistId}/publish`, t.token, undefined, { 'If-Match': etag }));
-        return { playlistId: p.playlistId, etag };
-    };
-    const republish = async (t, p) => ok(await call('POST', `/v1/library/playlists/${p.playlistId}/publish`, t.token,
-        undefined, { 'If-Match': p.etag }));
-    const setFallback = async (t, venueId, playlistId) =>
-        ok(await call('PUT', `/v1/venues/${venueId}/fallback-playlist`, t.token, { playlistId }));
+    const api = apiClient(() => srv, PASSWORD);
+    const { call, ok, createTenant, createVenue } = api;
+    const devices = deviceClient(() => srv, KEY);
+    const { insertDevice, insertGroup, updateDevice, deviceToken, manifest, fetchManifest } = devices;
+    const { readyAsset, playlist, republish, setFallback } = playerContent(api, () => fx);
 
     before(async () => {
         [srv, fx] = await Promise.all([
-            startServer({ args: ['--test-routes', '--jwt-keys', KEY, '--rate-limits', RATE_LIMITS] }),
+            startServer({ args: ['--test-routes', '--jwt-keys', KEY.arg, '--rate-limits', RATE_LIMITS] }),
             makeFixtures(),
         ]);
-        if (!srv.store.dbUrl) await sql('SELECT 1');
+        await devices.open();
         Object.assign(A, await createTenant('Alpha Manifest', 'admin@alpha-manifest.test'));
         Object.assign(B, await createTenant('Bravo Manifest', 'admin@bravo-manifest.test'));
         A.V1 = await createVenue(A, 'Venue One');
@@ -150,7 +49,7 @@ describe(`player manifest (${BACKEND})`, () => {
         [A.P1, A.P2, B.P] = await Promise.all([playlist(A, A.asset.assetId), playlist(A, A.asset.assetId),
             playlist(B, B.asset.assetId)]);
         A.G1 = await insertGroup(A, A.V1);
-        A.D1 = await insertDevice(A, A.V1, { group: A.G1 });
+        A.D1 = await insertDevice(A, A.V1, { groupId: A.G1 });
         A.D2 = await insertDevice(A, A.V1);
         A.Dgone = await insertDevice(A, A.V1, { deleted: true });
         B.D = await insertDevice(B, B.V);
@@ -159,7 +58,7 @@ describe(`player manifest (${BACKEND})`, () => {
     });
     after(async () => {
         await call('POST', '/v1/_test/clock', null, { offsetMs: 0 }).catch(() => {});
-        await shell?.close();
+        await devices.close();
         await srv?.stop();
     });
 
@@ -258,7 +157,7 @@ describe(`player manifest (${BACKEND})`, () => {
 
     it('a settings change changes the tag; nothing else does', async () => {
         const before1 = await fetchManifest(A.t2);
-        await sql(`UPDATE devices SET orientation = 'PORTRAIT', keep_awake = 1 WHERE device_id = '${A.D2}'`);
+        await updateDevice(A.D2, { orientation: 'PORTRAIT', keepAwake: true });
         const after1 = await fetchManifest(A.t2);
         assert.equal(after1.body.settings.orientation, 'PORTRAIT');
         assert.equal(after1.body.settings.keepAwake, true);
@@ -290,7 +189,7 @@ describe(`player manifest (${BACKEND})`, () => {
         const b = await fetchManifest(deviceToken(B, B.V, B.D));
         assert.equal(b.body.playlist, null, 'B has no fallback or schedule');
         // a device deleted while its token lives: refused from then on
-        await sql(`UPDATE devices SET deleted_at_utc = '${NOW}' WHERE device_id = '${A.D2}'`);
+        await updateDevice(A.D2, { deletedAtUtc: NOW });
         await refused(A.t2, 'INVALID_TOKEN', 'deleted after issue');
     });
 

@@ -287,6 +287,8 @@ static int manifest_get(struct http_request *req, void *ud)
             log_msg(LOG_ERROR, "manifest_resolve_failed", "device %s of venue %s: %s; %s", cl->did,
                     cl->vid, strerror(-r),
                     e ? "serving its last manifest" : "serving a degraded manifest");
+            json_decref(items); /* what a resolution that then failed had read */
+            items = NULL;
             if (e) {
                 how = OUT_STALE;
             } else if (degraded(app, c, cl, &d, now, &res, &items) >= 0) {
