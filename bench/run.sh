@@ -797,10 +797,13 @@ manifest_setup() {
     [ "$code" = 200 ] || api_fail "PUT of the venue's fallback playlist" "$code" || return 1
 
     # 2,000 devices (one INSERT) and their tokens: a Lua table for wrk, a header line each for
-    # curl-load (headers.txt), the first also in tokens.first
-    python3 - "$WORK/marqueed/data/jwt-keys" "$tid" "$vid" "$dir" 2000 <<'PY' || return 1
+    # curl-load (headers.txt), the first also in tokens.first. They carry the header marqueed
+    # writes (taken from the access token), as the device tokens pairing issues will.
+    python3 - "$WORK/marqueed/data/jwt-keys" "$tid" "$vid" "$dir" 2000 "${TOKEN%%.*}" <<'PY' ||
+        return 1
 import base64, hashlib, hmac, json, sys, time, uuid
 keys, tid, vid, out, n = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+header = sys.argv[6]
 line = next(l.strip() for l in open(keys) if l.strip() and not l.lstrip().startswith("#"))
 kid, secret = line.split(":", 1)
 key = base64.urlsafe_b64decode(secret + "=" * (-len(secret) % 4))
@@ -811,7 +814,7 @@ ts = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now))
 dids = [str(uuid.uuid4()) for _ in range(n)]
 toks = []
 for did in dids:
-    signing = enc({"alg": "HS256", "kid": kid}) + "." + enc({
+    signing = header + "." + enc({
         "typ": "device", "did": did, "vid": vid, "tid": tid, "iss": "marquee",
         "aud": "marquee-api", "iat": now, "exp": now + 86400})
     toks.append(signing + "." + b64(hmac.new(key, signing.encode(), hashlib.sha256).digest()))

@@ -11,8 +11,6 @@
 
 #include <jansson.h>
 #include <jwt.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <sodium.h>
 
 #include "buf.h"
@@ -23,12 +21,19 @@
 #define KEY_MIN_BYTES 32
 #define KEY_MAX_BYTES 128
 #define KID_MAX       32
+#define HEADER_MAX    192 /* base64url of {"alg":"HS256","kid":…,"typ":"JWT"} with the longest kid */
 #define MAX_KEYS      8
 
 struct token_key {
     char kid[KID_MAX + 1];
     unsigned char secret[KEY_MAX_BYTES];
     size_t len;
+    /* HMAC-SHA256 with the key already absorbed: a verification copies it and hashes the
+     * token alone (libsodium; OpenSSL 3's one-shot HMAC() looks its algorithm up each call) */
+    crypto_auth_hmacsha256_state keyed;
+    /* the header segment of the tokens marquee signs with this key: a token that has it is
+     * known to be HS256 with this kid without parsing it */
+    char header[HEADER_MAX + 1];
 };
 
 struct token_keys {
@@ -101,6 +106,19 @@ static bool kid_ok(const char *kid, size_t len)
 }
 
 /* Parses "kid:secret" pairs separated by commas or newlines. */
+static char *claims_sign(const struct token_key *key, json_t *claims, const struct token_claims *c,
+                         const char *issuer, const char *audience);
+
+/* Fills key->header with the header segment libjwt writes for @key. */
+static void key_header(struct token_key *key)
+{
+    _cleanup_free_ char *t = claims_sign(key, json_object(), &(struct token_claims){0}, "", "");
+    size_t n = strcspn(t, ".");
+    key->header[0] = '\0';
+    if (n <= HEADER_MAX)
+        snprintf(key->header, sizeof(key->header), "%.*s", (int)n, t);
+}
+
 static int keys_parse(const char *text, struct token_keys *k, const char **ret_problem)
 {
     const char *p = text;
@@ -129,6 +147,8 @@ static int keys_parse(const char *text, struct token_keys *k, const char **ret_p
             *ret_problem = "a jwt key secret must be base64url (no padding) of 32 to 128 bytes";
             return -EINVAL;
         }
+        crypto_auth_hmacsha256_init(&key->keyed, key->secret, key->len);
+        key_header(key);
         for (size_t i = 0; i < k->n; i++) {
             if (!strcmp(k->keys[i].kid, key->kid)) {
                 *ret_problem = "two jwt keys have the same kid";
@@ -385,6 +405,20 @@ static int claims_read(json_t *o, int64_t now, const char *issuer, const char *a
     return 0;
 }
 
+/* The key a header names: alg HS256 and the kid of a key we hold; NULL otherwise. */
+static const struct token_key *key_of_header(const struct token_keys *k, const char *h, size_t len)
+{
+    json_t *hdr = b64_json(h, len);
+    const char *alg = json_string_value(json_object_get(hdr, "alg"));
+    const char *kid = json_string_value(json_object_get(hdr, "kid"));
+    const struct token_key *key = NULL;
+    for (size_t i = 0; alg && kid && !strcmp(alg, "HS256") && i < k->n; i++)
+        if (!strcmp(k->keys[i].kid, kid))
+            key = &k->keys[i];
+    json_decref(hdr);
+    return key;
+}
+
 int token_verify(const struct token_keys *k, const char *token, int64_t now, const char *issuer,
                  const char *audience, struct token_claims *ret, const char **ret_why)
 {
@@ -398,27 +432,29 @@ int token_verify(const struct token_keys *k, const char *token, int64_t now, con
     if (!dot1 || !dot2 || strchr(dot2 + 1, '.') || dot2[1] == '\0')
         return *why = "not three parts", -EACCES;
 
-    /* 1. the header: HS256 and a kid we hold, or nothing else is looked at */
-    json_t *hdr = b64_json(token, (size_t)(dot1 - token));
-    const char *alg = json_string_value(json_object_get(hdr, "alg"));
-    const char *kid = json_string_value(json_object_get(hdr, "kid"));
+    /* 1. the header: HS256 and a kid we hold, or nothing else is looked at; the header marquee
+     *    writes itself is known without parsing */
     const struct token_key *key = NULL;
-    for (size_t i = 0; alg && kid && !strcmp(alg, "HS256") && i < k->n; i++)
-        if (!strcmp(k->keys[i].kid, kid))
+    size_t hlen = (size_t)(dot1 - token);
+    for (size_t i = 0; i < k->n && !key; i++)
+        if (k->keys[i].header[0] && strlen(k->keys[i].header) == hlen &&
+            !memcmp(k->keys[i].header, token, hlen))
             key = &k->keys[i];
-    json_decref(hdr);
+    if (!key)
+        key = key_of_header(k, token, hlen);
     if (!key)
         return *why = "not HS256 or unknown kid", -EACCES;
 
     /* 2. the signature, in constant time */
-    unsigned char mac[EVP_MAX_MD_SIZE], sig[64];
-    unsigned int maclen = 0;
+    unsigned char mac[crypto_auth_hmacsha256_BYTES], sig[64];
     size_t siglen = 0;
-    if (!HMAC(EVP_sha256(), key->secret, (int)key->len, (const unsigned char *)token,
-              (size_t)(dot2 - token), mac, &maclen) ||
-        sodium_base642bin(sig, sizeof(sig), dot2 + 1, strlen(dot2 + 1), NULL, &siglen, NULL,
+    crypto_auth_hmacsha256_state st = key->keyed;
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)token, (size_t)(dot2 - token));
+    crypto_auth_hmacsha256_final(&st, mac);
+    sodium_memzero(&st, sizeof(st));
+    if (sodium_base642bin(sig, sizeof(sig), dot2 + 1, strlen(dot2 + 1), NULL, &siglen, NULL,
                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
-        siglen != maclen || sodium_memcmp(sig, mac, maclen) != 0)
+        siglen != sizeof(mac) || sodium_memcmp(sig, mac, sizeof(mac)) != 0)
         return *why = "bad signature", -EACCES;
 
     /* 3. the claims (read once, with the bounded JSON reader) */
