@@ -799,8 +799,7 @@ manifest_setup() {
     # 2,000 devices (one INSERT) and their tokens: a Lua table for wrk, a header line each for
     # curl-load (headers.txt), the first also in tokens.first. They carry the header marqueed
     # writes (taken from the access token), as the device tokens pairing issues will.
-    python3 - "$WORK/marqueed/data/jwt-keys" "$tid" "$vid" "$dir" 2000 "${TOKEN%%.*}" <<'PY' ||
-        return 1
+    python3 - "$WORK/marqueed/data/jwt-keys" "$tid" "$vid" "$dir" 2000 "${TOKEN%%.*}" <<'PY' || return 1
 import base64, hashlib, hmac, json, sys, time, uuid
 keys, tid, vid, out, n = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 header = sys.argv[6]

@@ -50,9 +50,10 @@
 #define STMT_CACHE_SIZE 32u
 
 struct stmt_slot {
-    char *sql;     /* owned copy of the key */
-    uint64_t hash; /* FNV-1a of sql */
-    uint64_t used; /* LRU clock */
+    char *sql;        /* owned copy of the key */
+    const char *seen; /* the caller's pointer it was last asked with (a string literal, mostly) */
+    uint64_t hash;    /* FNV-1a of sql */
+    uint64_t used;    /* LRU clock */
     sqlite3_stmt *stmt;
 };
 
@@ -199,8 +200,8 @@ static int pragmas_apply(sqlite3 *db, unsigned timeout_ms)
         if ((rc & 0xff) != SQLITE_BUSY)
             return rc;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        int64_t waited_ms = (int64_t)(now.tv_sec - start.tv_sec) * 1000 +
-                            (now.tv_nsec - start.tv_nsec) / 1000000;
+        int64_t waited_ms =
+            (int64_t)(now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
         if (waited_ms >= (int64_t)timeout_ms)
             return rc;
         struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)delay_ms * 1000000L};
@@ -295,6 +296,16 @@ static bool tail_is_empty(sqlite3 *db, const char *tail)
  * NULL for SQL that holds no statement. */
 static int stmt_get(struct sqlite_conn *sc, const char *sql, sqlite3_stmt **ret_stmt)
 {
+    /* the same literal as last time: found without hashing it (still compared: a heap string
+     * may come back at the address of another) */
+    for (size_t i = 0; i < STMT_CACHE_SIZE; i++) {
+        struct stmt_slot *slot = &sc->cache[i];
+        if (slot->stmt && slot->seen == sql && strcmp(slot->sql, sql) == 0) {
+            slot->used = ++sc->clock;
+            *ret_stmt = slot->stmt;
+            return 0;
+        }
+    }
     uint64_t h = fnv1a(sql);
     struct stmt_slot *victim = NULL; /* an empty slot, else the least recently used */
 
@@ -306,6 +317,7 @@ static int stmt_get(struct sqlite_conn *sc, const char *sql, sqlite3_stmt **ret_
             continue;
         }
         if (slot->hash == h && strcmp(slot->sql, sql) == 0) {
+            slot->seen = sql;
             slot->used = ++sc->clock;
             *ret_stmt = slot->stmt;
             return 0;
@@ -334,6 +346,7 @@ static int stmt_get(struct sqlite_conn *sc, const char *sql, sqlite3_stmt **ret_
     free(victim->sql);
     *victim = (struct stmt_slot){
         .sql = xstrdup(sql),
+        .seen = sql,
         .hash = h,
         .used = ++sc->clock,
         .stmt = stmt,
