@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
@@ -22,10 +24,24 @@ static void to_hex(const unsigned char *md, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+/* SHA-256 fetched from OpenSSL's provider once: its one-shot SHA256() fetches it on every
+ * call, which costs more than hashing a short string. Kept for the life of the process. */
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (!sha256_md)
+        abort(); /* libcrypto without SHA-256: nothing marquee does can work */
+}
+
 void hash_sha256_hex(const void *data, size_t len, char out[HASH_SHA256_HEX_LEN])
 {
+    pthread_once(&sha256_once, sha256_fetch);
     unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256(data, len, md);
+    if (EVP_Digest(data, len, md, NULL, sha256_md, NULL) != 1)
+        abort(); /* only allocation fails here */
     to_hex(md, sizeof(md), out);
 }
 
