@@ -8,21 +8,18 @@
 // with the offset in force that day. Devices and groups have no API yet: they are inserted
 // with SQL.
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { apiClient } from './lib/client.mjs';
+import { deviceClient, playerContent } from './lib/devices.mjs';
 import { makeFixtures } from './lib/media.mjs';
-import { BACKEND, assertProblem, get, startServer } from './lib/server.mjs';
+import { BACKEND, assertProblem, startServer } from './lib/server.mjs';
 
 const PASSWORD = 'preview suite passphrase 1';
 const RATE_LIMITS = 'login_ip=10000/60,login_account=10000/60,refresh_user=10000/60,upload=10000/3600,'
     + 'mutation=100000/60,publish=100000/60';
-const NOW = '2026-01-05T10:00:00.000Z';
 const ALL_DAYS = 127;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 describe(`schedule preview (${BACKEND})`, () => {
     let srv;
@@ -30,65 +27,11 @@ describe(`schedule preview (${BACKEND})`, () => {
     const A = {}; // tenant A: venues V1 (fallback PF), V2, V3 (no fallback)
     const B = {}; // tenant B
     const S = {}; // slot ids
-    const { call, ok, createTenant, createVenue, createUser } = apiClient(() => srv, PASSWORD);
-
-    // SQL straight to the store. On SQLite through ONE sqlite3 process kept open for the whole
-    // suite: a sqlite3 that closes as the last connection it can see checkpoints and deletes the
-    // WAL, and marqueed (store/sqlite.c: open()+close() of the database file in every new pool
-    // connection drops the process's POSIX locks) may hold no lock that would stop it.
-    let shell = null;
-    const sqliteShell = () => {
-        const child = spawn('sqlite3', ['-batch', '-cmd', '.timeout 5000', path.join(srv.dataDir, 'marquee.db')],
-            { stdio: ['pipe', 'pipe', 'pipe'] });
-        let out = '';
-        let err = '';
-        let waiting = null;
-        child.stdout.setEncoding('utf8').on('data', (d) => {
-            out += d;
-            const end = out.indexOf('__END__\n');
-            if (end >= 0 && waiting) {
-                const [text, w] = [out.slice(0, end), waiting];
-                out = out.slice(end + 8);
-                waiting = null;
-                setTimeout(() => (err ? w.reject(new Error(`sqlite3: ${err}`)) : w.resolve(text.trim())), 5);
-            }
-        });
-        child.stderr.setEncoding('utf8').on('data', (d) => (err += d));
-        let chain = Promise.resolve();
-        return {
-            query: (q) => (chain = chain.catch(() => {}).then(() => new Promise((resolve, reject) => {
-                err = '';
-                waiting = { resolve, reject };
-                child.stdin.write(`${q.trim().replace(/;?$/, ';')}\nSELECT '__END__';\n`);
-            }))),
-            close: () => {
-                child.stdin.end();
-                return new Promise((r) => child.on('close', r));
-            },
-        };
-    };
-    const sql = (q) => {
-        if (!srv.store.dbUrl) return (shell ??= sqliteShell()).query(q);
-        return new Promise((resolve, reject) => {
-            execFile(path.join(process.env.MARQUEE_PG_BINDIR || '', 'psql'), [srv.store.dbUrl, '-tAc', q], { timeout: 10000 },
-                (e, out, err) => (e ? reject(new Error(`psql: ${err || e.message}`)) : resolve(out.trim())));
-        });
-    };
-    /** A READY image in the library of @t. */
-    const readyAsset = async (t) => {
-        const lib = '/v1/library/assets';
-        const s = ok(await call('POST', `${lib}/uploads`, t.token, {
-            fileName: fx.jpeg.fileName, contentType: fx.jpeg.contentType, sizeBytes: fx.jpeg.size, checksumSha256: fx.jpeg.sha256,
-        }), 201);
-        ok(await get(s.uploadUrl, { method: 'PUT', body: fx.jpeg.bytes }));
-        ok(await call('POST', `${lib}/uploads/${s.uploadId}/complete`, t.token));
-        for (const deadline = Date.now() + 30000; ;) {
-            const a = ok(await call('GET', `/v1/assets/${s.assetId}`, t.token));
-            if (a.status === 'READY') return a.assetId;
-            assert.ok(a.status !== 'FAILED' && Date.now() < deadline, JSON.stringify(a));
-            await sleep(100);
-        }
-    };
+    const api = apiClient(() => srv, PASSWORD);
+    const { call, ok, createTenant, createVenue, createUser } = api;
+    const devices = deviceClient(() => srv);
+    const { insertDevice, insertGroup } = devices;
+    const { readyAsset } = playerContent(api, () => fx);
     /** A library playlist with one item; published (version 1) unless told not to. */
     const playlist = async (t, assetId, { publish = true } = {}) => {
         const prefix = '/v1/library/playlists';
@@ -102,21 +45,6 @@ describe(`schedule preview (${BACKEND})`, () => {
                 { 'If-Match': r.res.headers.get('etag') }));
         }
         return p.playlistId;
-    };
-    const q = (s) => (s === null ? 'NULL' : `'${s}'`);
-    const insertDevice = async (t, venueId, { group = null, timezone = null, deleted = false } = {}) => {
-        const id = randomUUID();
-        await sql(`INSERT INTO devices (device_id, tenant_id, venue_id, name, primary_group_id, timezone,
-                created_at_utc, updated_at_utc, deleted_at_utc)
-            VALUES ('${id}', '${t.tenantId}', '${venueId}', 'Screen ${id.slice(0, 4)}', ${q(group)}, ${q(timezone)},
-                '${NOW}', '${NOW}', ${deleted ? `'${NOW}'` : 'NULL'})`);
-        return id;
-    };
-    const insertGroup = async (t, venueId) => {
-        const id = randomUUID();
-        await sql(`INSERT INTO device_groups (group_id, tenant_id, venue_id, name, created_at_utc, updated_at_utc)
-            VALUES ('${id}', '${t.tenantId}', '${venueId}', 'Group ${id.slice(0, 4)}', '${NOW}', '${NOW}')`);
-        return id;
     };
     const setPath = (v) => `/v1/venues/${v}/scheduleset`;
     /** POST a draft slot of venue @v (every day unless told): its id. */
@@ -140,23 +68,23 @@ describe(`schedule preview (${BACKEND})`, () => {
 
     before(async () => {
         [srv, fx] = await Promise.all([startServer({ args: ['--rate-limits', RATE_LIMITS] }), makeFixtures()]);
-        await sql('SELECT 1'); // the sqlite3 shell holds the database open from the start
+        await devices.open(); // the sqlite3 shell holds the database open from the start
         Object.assign(A, await createTenant('Alpha Preview', 'admin@alpha-preview.test'));
         Object.assign(B, await createTenant('Bravo Preview', 'admin@bravo-preview.test'));
         [A.V1, A.V2, A.V3] = await Promise.all(['One', 'Two', 'Three'].map((n) => createVenue(A, `Venue ${n}`)));
         B.V = await createVenue(B, 'Bravo Venue');
         A.viewer = await createUser(A, 'viewer@alpha-preview.test', { venueRoles: [{ venueId: A.V1, role: 'VENUE_VIEWER' }] });
-        const asset = await readyAsset(A);
+        const asset = (await readyAsset(A)).assetId;
         [A.P1, A.P2, A.P3, A.PF, A.PU] = await Promise.all([
             playlist(A, asset), playlist(A, asset), playlist(A, asset), playlist(A, asset),
             playlist(A, asset, { publish: false }),
         ]);
         A.G1 = await insertGroup(A, A.V1);
-        A.D1 = await insertDevice(A, A.V1, { group: A.G1 }); // group member with a slot of its own
-        A.D5 = await insertDevice(A, A.V1, { group: A.G1 }); // group member, venue zone
-        A.DNY = await insertDevice(A, A.V1, { group: A.G1, timezone: 'America/New_York' });
+        A.D1 = await insertDevice(A, A.V1, { groupId: A.G1 }); // group member with a slot of its own
+        A.D5 = await insertDevice(A, A.V1, { groupId: A.G1 }); // group member, venue zone
+        A.DNY = await insertDevice(A, A.V1, { groupId: A.G1, timezone: 'America/New_York' });
         A.D3 = await insertDevice(A, A.V1); // no group: fallback unless the draft says otherwise
-        A.Dgone = await insertDevice(A, A.V1, { group: A.G1, deleted: true });
+        A.Dgone = await insertDevice(A, A.V1, { groupId: A.G1, deleted: true });
         A.D2 = await insertDevice(A, A.V2);
         A.D4 = await insertDevice(A, A.V3);
         B.D = await insertDevice(B, B.V);
@@ -173,7 +101,7 @@ describe(`schedule preview (${BACKEND})`, () => {
         await publish(A.V3); // an empty schedule, no fallback
     });
     after(async () => {
-        await shell?.close();
+        await devices.close();
         await srv?.stop();
     });
 

@@ -8,11 +8,10 @@
 // concurrent publishes numbered without a gap, rollback, and the venue's fallback playlist.
 // Devices and groups have no API yet: they are inserted with SQL.
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
+import { deviceClient, playerContent, ROW_TIME as NOW } from './lib/devices.mjs';
 import { makeFixtures } from './lib/media.mjs';
 import { BACKEND, UUID_RE, assertProblem, get, runMarqueed, startServer } from './lib/server.mjs';
 
@@ -22,7 +21,6 @@ const RATE_LIMITS = 'login_ip=10000/60,login_account=10000/60,refresh_user=10000
 const TS_RE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const SLOT_MEMBERS = ['slotId', 'targetType', 'targetId', 'playlistId', 'daysOfWeekMask', 'startMinutes',
     'endMinutes', 'priority', 'validFromDate', 'validToDate', 'enabled', 'createdAtUtc', 'updatedAtUtc'];
-const NOW = '2026-01-05T10:00:00.000Z';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 describe(`schedules (${BACKEND})`, () => {
@@ -44,48 +42,9 @@ describe(`schedules (${BACKEND})`, () => {
         assert.equal(r.res.status, status, `${r.res.url}: ${r.text}`);
         return r.text ? JSON.parse(r.text) : null;
     };
-    // SQL straight to the store. On SQLite through ONE sqlite3 process kept open for the whole
-    // suite: a sqlite3 that closes as the last connection it can see checkpoints and deletes the
-    // WAL, and marqueed (store/sqlite.c: open()+close() of the database file in every new pool
-    // connection drops the process's POSIX locks) may hold no lock that would stop it.
-    let shell = null;
-    const sqliteShell = () => {
-        const child = spawn('sqlite3', ['-batch', '-cmd', '.timeout 5000', path.join(srv.dataDir, 'marquee.db')],
-            { stdio: ['pipe', 'pipe', 'pipe'] });
-        let out = '';
-        let err = '';
-        let waiting = null;
-        child.stdout.setEncoding('utf8').on('data', (d) => {
-            out += d;
-            const end = out.indexOf('__END__\n');
-            if (end >= 0 && waiting) {
-                const [text, w] = [out.slice(0, end), waiting];
-                out = out.slice(end + 8);
-                waiting = null;
-                setTimeout(() => (err ? w.reject(new Error(`sqlite3: ${err}`)) : w.resolve(text.trim())), 5);
-            }
-        });
-        child.stderr.setEncoding('utf8').on('data', (d) => (err += d));
-        let chain = Promise.resolve();
-        return {
-            query: (q) => (chain = chain.catch(() => {}).then(() => new Promise((resolve, reject) => {
-                err = '';
-                waiting = { resolve, reject };
-                child.stdin.write(`${q.trim().replace(/;?$/, ';')}\nSELECT '__END__';\n`);
-            }))),
-            close: () => {
-                child.stdin.end();
-                return new Promise((r) => child.on('close', r));
-            },
-        };
-    };
-    const sql = (q) => {
-        if (!srv.store.dbUrl) return (shell ??= sqliteShell()).query(q);
-        return new Promise((resolve, reject) => {
-            execFile(path.join(process.env.MARQUEE_PG_BINDIR || '', 'psql'), [srv.store.dbUrl, '-tAc', q], { timeout: 10000 },
-                (e, out, err) => (e ? reject(new Error(`psql: ${err || e.message}`)) : resolve(out.trim())));
-        });
-    };
+    const devices = deviceClient(() => srv);
+    const { sql, insertDevice, insertGroup } = devices;
+    const { readyAsset } = playerContent({ call, ok }, () => fx);
     const login = async (email) => ok(await call('POST', '/v1/auth/login', null, { email, password: PASSWORD })).accessToken;
     const createTenant = async (name, email) => {
         const made = await runMarqueed(['create-tenant', '--name', name, '--admin-email', email,
@@ -104,21 +63,6 @@ describe(`schedules (${BACKEND})`, () => {
         ok(await call('PUT', `/v1/tenants/${t.tenantId}/users/${u.userId}/venue-roles`, t.token, { venueRoles }));
         return { userId: u.userId, token: await login(email) };
     };
-    /** A READY image in the library of @t. */
-    const readyAsset = async (t) => {
-        const lib = '/v1/library/assets';
-        const s = ok(await call('POST', `${lib}/uploads`, t.token, {
-            fileName: fx.jpeg.fileName, contentType: fx.jpeg.contentType, sizeBytes: fx.jpeg.size, checksumSha256: fx.jpeg.sha256,
-        }), 201);
-        ok(await get(s.uploadUrl, { method: 'PUT', body: fx.jpeg.bytes }));
-        ok(await call('POST', `${lib}/uploads/${s.uploadId}/complete`, t.token));
-        for (const deadline = Date.now() + 30000; ;) {
-            const a = ok(await call('GET', `/v1/assets/${s.assetId}`, t.token));
-            if (a.status === 'READY') return a.assetId;
-            assert.ok(a.status !== 'FAILED' && Date.now() < deadline, JSON.stringify(a));
-            await sleep(100);
-        }
-    };
     /** A playlist at @prefix (library or venue) with one item; published unless told not to. */
     const playlist = async (t, prefix, assetId, { publish = true } = {}) => {
         let r = await call('POST', prefix, t.token, { name: `List ${randomUUID().slice(0, 8)}` });
@@ -133,18 +77,6 @@ describe(`schedules (${BACKEND})`, () => {
             }
         }
         return p.playlistId;
-    };
-    const insertDevice = async (t, venueId, { deleted = false } = {}) => {
-        const id = randomUUID();
-        await sql(`INSERT INTO devices (device_id, tenant_id, venue_id, name, created_at_utc, updated_at_utc, deleted_at_utc)
-            VALUES ('${id}', '${t.tenantId}', '${venueId}', 'Screen ${id.slice(0, 4)}', '${NOW}', '${NOW}', ${deleted ? `'${NOW}'` : 'NULL'})`);
-        return id;
-    };
-    const insertGroup = async (t, venueId) => {
-        const id = randomUUID();
-        await sql(`INSERT INTO device_groups (group_id, tenant_id, venue_id, name, created_at_utc, updated_at_utc)
-            VALUES ('${id}', '${t.tenantId}', '${venueId}', 'Group ${id.slice(0, 4)}', '${NOW}', '${NOW}')`);
-        return id;
     };
     const setPath = (v) => `/v1/venues/${v}/scheduleset`;
     const getSet = async (v, token = A.token) => {
@@ -186,7 +118,7 @@ describe(`schedules (${BACKEND})`, () => {
 
     before(async () => {
         [srv, fx] = await Promise.all([startServer({ args: ['--rate-limits', RATE_LIMITS] }), makeFixtures()]);
-        await sql('SELECT 1'); // the sqlite3 shell holds the database open from the start
+        await devices.open(); // the sqlite3 shell holds the database open from the start
         Object.assign(A, await createTenant('Alpha Schedules', 'admin@alpha-sched.test'));
         Object.assign(B, await createTenant('Bravo Schedules', 'admin@bravo-sched.test'));
         [A.V1, A.V2, A.V3, A.V4] = await Promise.all(['One', 'Two', 'Three', 'Four'].map((n) => createVenue(A, `Venue ${n}`)));
@@ -195,7 +127,7 @@ describe(`schedules (${BACKEND})`, () => {
         A.viewer = await createUser(A, 'viewer@alpha-sched.test', [{ venueId: A.V1, role: 'VENUE_VIEWER' }]);
         A.manager = await createUser(A, 'manager@alpha-sched.test', [{ venueId: A.V1, role: 'VENUE_MANAGER' }]);
         A.editor2 = await createUser(A, 'editor2@alpha-sched.test', [{ venueId: A.V2, role: 'VENUE_EDITOR' }]);
-        const [asset, bAsset] = await Promise.all([readyAsset(A), readyAsset(B)]);
+        const [asset, bAsset] = (await Promise.all([readyAsset(A), readyAsset(B)])).map((a) => a.assetId);
         const LIB = '/v1/library/playlists';
         const ven = (v) => `/v1/venues/${v}/playlists`;
         [A.P1, A.P2, A.P3, A.PV1, A.PV2, A.PD, A.PDV1, B.P] = await Promise.all([
@@ -213,7 +145,7 @@ describe(`schedules (${BACKEND})`, () => {
         B.D = await insertDevice(B, B.V);
     });
     after(async () => {
-        await shell?.close();
+        await devices.close();
         await srv?.stop();
     });
 

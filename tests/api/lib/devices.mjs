@@ -5,7 +5,8 @@
 //   deviceKey()                  a token signing key: start marqueed with `--jwt-keys key.arg`
 //                                and the tokens signed here are the server's own (§25.3)
 //   deviceClient(getSrv, key)    devices and groups written straight into the store with SQL,
-//                                device tokens, and the manifest requests a player makes
+//                                device tokens, and the manifest requests a player makes;
+//                                without a key, all but the tokens (sign, deviceToken)
 //   playerContent(api, getFx)    what screens are given: READY assets, published playlists,
 //                                schedule slots, publishes, the venue fallback (API calls)
 //
@@ -105,6 +106,7 @@ function deviceColumns(fields) {
 
 /**
  * Devices of the server @getSrv() returns, whose tokens are signed with @key (deviceKey()).
+ * @key may be left out by a suite that signs no token: sign and deviceToken then throw.
  * Tenants @t are {tenantId, ...} as apiClient().createTenant makes them.
  */
 export function deviceClient(getSrv, key) {
@@ -162,6 +164,7 @@ export function deviceClient(getSrv, key) {
 
     /** A JWT of @claims signed with the server's key. */
     const sign = (claims) => {
+        assert.ok(key, 'deviceClient(getSrv) was given no key to sign with: pass deviceKey()');
         const head = `${b64({ alg: 'HS256', kid: key.kid })}.${b64(claims)}`;
         return `${head}.${createHmac('sha256', key.secret).update(head).digest('base64url')}`;
     };
