@@ -33,21 +33,10 @@
 #include "resolver/render.h"
 #include "resolver/resolver.h"
 #include "tz.h"
+#include "zones.h"
 
 #define H   3600
 #define ALL 127u
-
-static const struct tz *zone(const char *name)
-{
-    const struct tz *z = NULL;
-    assert_int_equal(tz_get(name, &z), 0);
-    return z;
-}
-
-static int64_t utc(int y, int m, int d, int hh, int mm)
-{
-    return tz_days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60;
-}
 
 static struct rl_device settings(const char *run_mode, const char *orientation, bool boot,
                                  bool relaunch, bool awake, bool watchdog)

@@ -29,6 +29,7 @@
 #include "macro.h"
 #include "resolver/resolver.h"
 #include "tz.h"
+#include "zones.h"
 
 #define H   3600
 #define MON 1u
@@ -39,18 +40,6 @@
 #define SAT 32u
 #define SUN 64u
 #define ALL 127u
-
-static const struct tz *zone(const char *name)
-{
-    const struct tz *z = NULL;
-    assert_int_equal(tz_get(name, &z), 0);
-    return z;
-}
-
-static int64_t utc(int y, int m, int d, int hh, int mm)
-{
-    return tz_days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60;
-}
 
 static int64_t local(const char *zname, int y, int m, int d, int hh, int mm)
 {
