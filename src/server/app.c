@@ -14,6 +14,7 @@
 #include "auth/ratelimit.h"
 #include "auth/token.h"
 #include "content/content.h"
+#include "devices/devices.h"
 #include "playlists/playlists.h"
 #include "presence/presence.h"
 #include "publishing/publishing.h"
@@ -36,6 +37,10 @@ static const module_register_fn modules[] = {
     preview_register,
     manifest_register,
     presence_register,
+    groups_register,
+    devices_register,
+    pairing_register,
+    commands_register,
     testing_register,
 };
 

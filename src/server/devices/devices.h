@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * devices.h — the device module (issue 7; spec §8, §17, §18, §26.4, §26.5, §26.10, §27.6–§27.8):
+ * groups, devices and their settings, pairing, remote commands; telemetry and alerts later.
+ * Each file registers its own routes.
+ */
+#pragma once
+
+struct app;
+
+/** Groups CRUD under /v1/venues/{venueId}/groups (groups.c). */
+int groups_register(struct app *app);
+/** GET/PATCH/DELETE /v1/venues/{venueId}/devices[/{deviceId}] (devices.c). */
+int devices_register(struct app *app);
+/** POST /v1/devices/pairing/start, GET …/status, POST /v1/venues/{venueId}/devices/pairing/claim
+ *  (pairing.c). */
+int pairing_register(struct app *app);
+/** Remote commands: issue and history for users, fetch and result for players (commands.c). */
+int commands_register(struct app *app);
