@@ -69,7 +69,7 @@ describe(`player manifest (${BACKEND})`, () => {
         assert.equal(etag, `"${body.manifestEtag}"`);
         assert.deepEqual(body.settings, {
             runMode: 'SHARED', launchOnBoot: true, autoRelaunch: false, keepAwake: false,
-            watchdogReturnToForeground: false, orientation: 'LANDSCAPE', cacheBudgetBytes: null,
+            watchdogReturnToForeground: false, orientation: 'LANDSCAPE', cacheBudgetBytes: 2000000000,
         });
         // nothing changes within the 6 h horizon: the hour before it, so the tag holds an hour
         const validTo = Date.parse(body.validToUtc);

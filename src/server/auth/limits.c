@@ -32,6 +32,8 @@ static const struct limit_class defaults[] = {
     {"heartbeat", "device", 2, 60},
     {"events", "device", 6, 60},
     {"commands", "device", 2, 60},
+    /* not in §27.1's table: a pairing start per client IP (each one makes a code to guess) */
+    {"pairing_ip", "ip", 10, 60},
     /* every other route, by audience, so that every answer carries the headers (§27.1) */
     {"default_ip", "ip", 600, 60},
     {"default_user", "user", 1200, 60},

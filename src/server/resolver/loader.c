@@ -36,7 +36,7 @@ int rl_device_load(struct store_conn *c, const char *tid, const char *venue, con
                        "SELECT d.timezone, v.timezone, t.default_timezone, g.group_id, "
                        "fp.playlist_id, fp.published_version, d.run_mode, d.orientation, "
                        "d.launch_on_boot, d.auto_relaunch, d.keep_awake, "
-                       "d.watchdog_return_to_foreground, e.manifest_epoch, "
+                       "d.watchdog_return_to_foreground, e.manifest_epoch, d.cache_budget_bytes, "
                        "CASE WHEN d.status = 'ACTIVE' AND t.status = 'ACTIVE' THEN 1 ELSE 0 END, "
                        "CASE WHEN EXISTS (SELECT 1 FROM venue_schedule_sets vs JOIN "
                        "schedule_published_slots s ON s.tenant_id = vs.tenant_id AND "
@@ -81,9 +81,11 @@ int rl_device_load(struct store_conn *c, const char *tid, const char *venue, con
     d->watchdog = flag[3];
     d->epoch = 0;
     store_result_int(res, 0, 12, &d->epoch);
+    d->cache_budget = 0;
+    store_result_int(res, 0, 13, &d->cache_budget);
     int64_t live = 0, named = 0;
-    store_result_int(res, 0, 13, &live);
-    store_result_int(res, 0, 14, &named);
+    store_result_int(res, 0, 14, &live);
+    store_result_int(res, 0, 15, &named);
     d->live = live != 0;
     d->named = named != 0;
     store_result_free(res);

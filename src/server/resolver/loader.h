@@ -24,9 +24,10 @@ struct rl_device {
     char run_mode[16];
     char orientation[16];
     bool launch_on_boot, auto_relaunch, keep_awake, watchdog;
-    int64_t epoch; /* the venue's manifest epoch, 0 before its first */
-    bool live;     /* ACTIVE, of an ACTIVE tenant: a device token of it is good (§25.7) */
-    bool named;    /* the live schedule has slots aimed at the device itself */
+    int64_t cache_budget; /* bytes of media the player may keep (§11.1) */
+    int64_t epoch;        /* the venue's manifest epoch, 0 before its first */
+    bool live;            /* ACTIVE, of an ACTIVE tenant: a device token of it is good (§25.7) */
+    bool named;           /* the live schedule has slots aimed at the device itself */
 };
 
 /** The device @id of @venue, not deleted (-ENOENT if none). The fallback counts only while its

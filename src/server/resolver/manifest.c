@@ -121,9 +121,10 @@ static void cache_names(const struct token_claims *cl, const struct rl_device *d
                         char lineage[MCACHE_KEY_LEN], char key[MCACHE_KEY_LEN])
 {
     _cleanup_free_ char *l =
-        xasprintf("%s\n%s\n%s\n%s\n%s\n%s\n%s\n%d%d%d%d", cl->tid, cl->vid, d->group,
+        xasprintf("%s\n%s\n%s\n%s\n%s\n%s\n%s\n%d%d%d%d\n%lld", cl->tid, cl->vid, d->group,
                   d->named ? cl->did : "", tz_name(rl_device_zone(d)), d->run_mode, d->orientation,
-                  d->launch_on_boot, d->auto_relaunch, d->keep_awake, d->watchdog);
+                  d->launch_on_boot, d->auto_relaunch, d->keep_awake, d->watchdog,
+                  (long long)d->cache_budget);
     hash_sha256_hex(l, strlen(l), lineage);
     _cleanup_free_ char *k = xasprintf("%s\n%lld\n%s\n%lld", lineage, (long long)d->epoch,
                                        d->fallback, (long long)d->fallback_version);

@@ -18,11 +18,10 @@
 
 static json_t *settings_json(const struct rl_device *s)
 {
-    /* cacheBudgetBytes: null until devices carry one; the player then applies §11.1 */
-    return json_pack("{s:s,s:b,s:b,s:b,s:b,s:s,s:n}", "runMode", s->run_mode, "launchOnBoot",
+    return json_pack("{s:s,s:b,s:b,s:b,s:b,s:s,s:I}", "runMode", s->run_mode, "launchOnBoot",
                      s->launch_on_boot, "autoRelaunch", s->auto_relaunch, "keepAwake",
                      s->keep_awake, "watchdogReturnToForeground", s->watchdog, "orientation",
-                     s->orientation, "cacheBudgetBytes");
+                     s->orientation, "cacheBudgetBytes", (json_int_t)s->cache_budget);
 }
 
 /* What the device should do, hashed: the tag (see render.h). */

@@ -45,6 +45,7 @@ static struct rl_device settings(const char *run_mode, const char *orientation, 
                           .auto_relaunch = relaunch,
                           .keep_awake = awake,
                           .watchdog = watchdog,
+                          .cache_budget = 2000000000,
                           .live = true};
     snprintf(d.run_mode, sizeof(d.run_mode), "%s", run_mode);
     snprintf(d.orientation, sizeof(d.orientation), "%s", orientation);
@@ -511,7 +512,8 @@ static void body_shape(void **state)
         "{\"manifestEtag\":\"%s\",\"validToUtc\":\"2026-06-15T14:00:00.000Z\","
         "\"nextCheckSeconds\":60,\"settings\":{\"runMode\":\"KIOSK\",\"launchOnBoot\":true,"
         "\"autoRelaunch\":false,\"keepAwake\":true,\"watchdogReturnToForeground\":false,"
-        "\"orientation\":\"LANDSCAPE\",\"cacheBudgetBytes\":null},\"playlist\":{\"playlistId\":"
+        "\"orientation\":\"LANDSCAPE\",\"cacheBudgetBytes\":2000000000},\"playlist\":{"
+        "\"playlistId\":"
         "\"pl_042\",\"publishedVersion\":3,\"items\":%s}}",
         tag, items_text);
     assert_string_equal(body, expected);
@@ -543,7 +545,7 @@ static void body_shape(void **state)
     it = json_object_iter(s);
     for (size_t i = 0; i < ARRAY_SIZE(keys); i++, it = json_object_iter_next(s, it))
         assert_string_equal(json_object_iter_key(it), keys[i]);
-    assert_true(json_is_null(json_object_get(s, "cacheBudgetBytes")));
+    assert_int_equal(json_integer_value(json_object_get(s, "cacheBudgetBytes")), 2000000000);
     json_t *pl = json_object_get(j, "playlist");
     assert_int_equal(json_object_size(pl), 3);
     assert_true(json_equal(json_object_get(pl, "items"), items));
@@ -551,14 +553,15 @@ static void body_shape(void **state)
 
     /* the other settings */
     struct rl_device e = settings("SHARED", "PORTRAIT", false, true, false, true);
+    e.cache_budget = 123456789;
     doc.device = &e;
     char tag2[MANIFEST_TAG_LEN];
     _cleanup_free_ char *body2 = render(&doc, NULL, tag2);
     j = json_loads(body2, 0, &err);
     assert_non_null(j);
-    json_t *want = json_pack("{s:s,s:b,s:b,s:b,s:b,s:s,s:n}", "runMode", "SHARED", "launchOnBoot",
+    json_t *want = json_pack("{s:s,s:b,s:b,s:b,s:b,s:s,s:I}", "runMode", "SHARED", "launchOnBoot",
                              0, "autoRelaunch", 1, "keepAwake", 0, "watchdogReturnToForeground", 1,
-                             "orientation", "PORTRAIT", "cacheBudgetBytes");
+                             "orientation", "PORTRAIT", "cacheBudgetBytes", (json_int_t)123456789);
     assert_true(json_equal(json_object_get(j, "settings"), want));
     json_decref(want);
     json_decref(j);
@@ -568,13 +571,13 @@ static void body_shape(void **state)
     doc.items = NULL;
     char tag3[MANIFEST_TAG_LEN];
     _cleanup_free_ char *body3 = render(&doc, NULL, tag3);
-    _cleanup_free_ char *expected3 =
-        xasprintf("{\"manifestEtag\":\"%s\",\"validToUtc\":\"2026-06-15T14:00:00.000Z\","
-                  "\"nextCheckSeconds\":60,\"settings\":{\"runMode\":\"KIOSK\",\"launchOnBoot\":"
-                  "true,\"autoRelaunch\":false,\"keepAwake\":true,\"watchdogReturnToForeground\":"
-                  "false,\"orientation\":\"LANDSCAPE\",\"cacheBudgetBytes\":null},\"playlist\":"
-                  "null}",
-                  tag3);
+    _cleanup_free_ char *expected3 = xasprintf(
+        "{\"manifestEtag\":\"%s\",\"validToUtc\":\"2026-06-15T14:00:00.000Z\","
+        "\"nextCheckSeconds\":60,\"settings\":{\"runMode\":\"KIOSK\",\"launchOnBoot\":"
+        "true,\"autoRelaunch\":false,\"keepAwake\":true,\"watchdogReturnToForeground\":"
+        "false,\"orientation\":\"LANDSCAPE\",\"cacheBudgetBytes\":2000000000},\"playlist\":"
+        "null}",
+        tag3);
     assert_string_equal(body3, expected3);
     assert_true(tag_well_formed(tag3));
     assert_string_not_equal(tag3, tag);
@@ -639,7 +642,7 @@ static void tag_rules(void **state)
     const struct variant base = {
         "base", 47, "pl_042", 3, NOW + 1800, settings("KIOSK", "LANDSCAPE", true, true, true, true),
         false};
-    struct variant v[12];
+    struct variant v[13];
     size_t n = 0;
     v[n++] = base;
 #define VARY(label, field, value)                                                                  \
@@ -661,6 +664,10 @@ static void tag_rules(void **state)
     VARY("keepAwake", device, settings("KIOSK", "LANDSCAPE", true, true, false, true));
     VARY("watchdogReturnToForeground", device,
          settings("KIOSK", "LANDSCAPE", true, true, true, false));
+    v[n] = base;
+    v[n].what = "cacheBudgetBytes";
+    v[n].device.cache_budget = 1000000000;
+    n++;
 #undef VARY
     assert_int_equal(n, ARRAY_SIZE(v));
     char tags[ARRAY_SIZE(v)][MANIFEST_TAG_LEN];
