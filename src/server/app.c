@@ -23,6 +23,7 @@
 #include "schedules/schedules.h"
 #include "macro.h"
 #include "tenancy/admin.h"
+#include "ticker.h"
 
 typedef int (*module_register_fn)(struct app *app);
 
@@ -118,12 +119,14 @@ int app_http_setup(struct app *app, bool external)
 
 int app_start_background(struct app *app)
 {
-    return content_start(app);
+    int r = content_start(app);
+    return r < 0 ? r : ticker_start(app);
 }
 
 void app_release(struct app *app)
 {
     content_release(app); /* its threads use the store and the server: stop them first */
+    ticker_stop(app);
     app->http = http_server_free(app->http);
     manifest_release(app);
     app->token_keys = token_keys_free(app->token_keys);

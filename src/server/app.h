@@ -19,6 +19,7 @@ struct app {
     struct limits *limits;           /* auth: the rate-limit classes in force */
     struct content *content;         /* content: assets, uploads, workers, origin */
     struct manifests *manifests;     /* resolver: the manifest cache */
+    struct ticker *ticker;           /* periodic tasks (ticker.c) */
 };
 
 /** Resolves the store URL from the configuration (sqlite under data_dir by default) and opens

@@ -18,6 +18,7 @@
 #include "http/http.h"
 #include "macro.h"
 #include "resolver/manifest.h"
+#include "ticker.h"
 
 #define TEST_ITEMS 120
 
@@ -135,10 +136,10 @@ static int job_run(struct http_request *req, void *ud)
     else if (!strcmp(name, "storage-cleanup"))
         r = jobs_storage_cleanup(content_of(app), &result);
     else
-        return -ENOENT;
+        r = ticker_run(app, name, &result); /* -ENOENT: 404 */
     if (r < 0)
         return r;
-    return http_reply_json(req, 200, result);
+    return http_reply_json(req, 200, result ? result : json_object());
 }
 
 static const struct http_route routes[] = {
