@@ -65,6 +65,7 @@ static const struct opt opts[] = {
     INT(media_url_ttl_s, "86400", 60, 31536000, "lifetime of a signed media URL (rounded up to the hour)"),
     INT(manifest_cache_mb, "64", 0, 65536, "memory for cached player manifests, MiB (0 = none)"),
     INT(manifest_cache_ttl_s, "60", 1, 3600, "longest a cached manifest is served without resolving"),
+    INT(event_retention_days, "30", 1, 3650, "days device events and resolved alerts are kept"),
     STR(media_signing_key, "", "HMAC key of media URLs, base64url (default: data_dir/media-signing.key)"),
     BOOL(demo, "false", "create a demo tenant, venue and admin on first start"),
     BOOL(test_routes, "false", "serve /v1/_test/* (for the API test suite only)"),

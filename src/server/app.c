@@ -42,6 +42,8 @@ static const module_register_fn modules[] = {
     devices_register,
     pairing_register,
     commands_register,
+    telemetry_register,
+    alerts_register,
     testing_register,
 };
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -41,3 +42,15 @@ enum {
  *   watchdogReturnToForeground, orientation, cacheBudgetBytes, status, deviceHardwareId,
  *   appVersion, lastSeenAtUtc, createdAtUtc, updatedAtUtc} (null for absent values). */
 json_t *device_json(const struct store_result *res, size_t i);
+
+struct token_claims;
+
+/* ---- alerts.c: what telemetry.c calls inside its transactions ---------------------------- */
+
+/** The device of @cl came back online at @now_ms: the transition as an event, and its
+ *  DEVICE_OFFLINE alert resolved. */
+int telemetry_went_online(struct store_conn *c, const struct token_claims *cl, int64_t now_ms);
+/** Opens or resolves the alerts a heartbeat (just written to device_status) decides. */
+int alerts_after_heartbeat(struct store_conn *c, const struct token_claims *cl, int64_t now_ms);
+/** Opens the alerts the device's recent events decide (download failures, errors rising). */
+int alerts_after_events(struct store_conn *c, const struct token_claims *cl, int64_t now_ms);

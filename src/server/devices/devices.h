@@ -17,3 +17,8 @@ int devices_register(struct app *app);
 int pairing_register(struct app *app);
 /** Remote commands: issue and history for users, fetch and result for players (commands.c). */
 int commands_register(struct app *app);
+/** POST /v1/player/heartbeat and /v1/player/events, and the reads of what they say
+ *  (telemetry.c). */
+int telemetry_register(struct app *app);
+/** Online/offline, alerts and their views, event retention (alerts.c). */
+int alerts_register(struct app *app);
