@@ -22,6 +22,10 @@
  * per handle from nodes pointing at strings that outlive the transfers: no allocation per
  * request.
  *
+ * With --body FILE every request is a POST of that file, each "{n}" in it replaced by a number
+ * unique to the request within the run (thread index + k × threads), so requests that carry
+ * ids the server stores once (event batches) each store new rows.
+ *
  * Latency is measured per request on the monotonic clock, from the add to the completion, into
  * a histogram of 10 µs buckets up to 1 s (and one overflow bucket) per thread.
  *
@@ -61,6 +65,8 @@ struct options {
     size_t n_lines;
     bool inm_follow;
     const char *inm_initial; /* "If-None-Match: …" from -H with --inm-follow, or NULL */
+    char *body;              /* --body: the template, owned (NULL: GET) */
+    size_t body_len;
     const char *url;
 };
 
@@ -72,6 +78,8 @@ struct conn {
     size_t n_nodes;
     char inm[sizeof("If-None-Match: ") + ETAG_MAX];
     char etag[ETAG_MAX]; /* the ETag of the answer being read */
+    char *body;          /* --body: this request's, "{n}" replaced */
+    size_t body_cap;
     uint64_t started_ns;
 };
 
@@ -82,7 +90,8 @@ struct worker {
     struct conn *conns;
     size_t n_conns;
     size_t next_line;
-    uint64_t *hist; /* N_BUCKETS + 1 */
+    uint64_t next_n; /* --body: this thread's requests get index, index + threads, … */
+    uint64_t *hist;  /* N_BUCKETS + 1 */
     uint64_t max_ns, c2xx, c304, cother, status_errors, transport_errors;
     CURLcode first_error;
     uint64_t end_ns;
@@ -155,6 +164,31 @@ static void conn_release(struct conn *c)
     if (c->easy)
         curl_easy_cleanup(c->easy);
     free(c->nodes);
+    free(c->body);
+}
+
+/* c's body: the template with every "{n}" replaced by @n, a number no other request of the run
+ * has (so a server that stores each request once by an id in it stores every one). */
+static void body_make(struct conn *c, const struct options *opt, uint64_t n)
+{
+    char num[24];
+    size_t nlen = (size_t)snprintf(num, sizeof(num), "%" PRIu64, n), len = 0;
+    size_t need = opt->body_len * (nlen > 3 ? nlen : 3) / 3 + 1;
+    if (need > c->body_cap) {
+        c->body = xrealloc(c->body, need);
+        c->body_cap = need;
+    }
+    for (const char *t = opt->body, *end = opt->body + opt->body_len; t < end;) {
+        if (end - t >= 3 && !memcmp(t, "{n}", 3)) {
+            memcpy(c->body + len, num, nlen);
+            len += nlen;
+            t += 3;
+        } else {
+            c->body[len++] = *t++;
+        }
+    }
+    curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)len);
+    curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->body);
 }
 
 /* Sends c's next request: its headers, then the add. 0 or -EIO. */
@@ -180,6 +214,10 @@ static int conn_start(struct worker *w, struct conn *c)
         last->next = NULL;
     if (curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, first) != CURLE_OK)
         return -EIO;
+    if (opt->body) {
+        body_make(c, opt, w->next_n);
+        w->next_n += (uint64_t)opt->threads;
+    }
     c->etag[0] = '\0';
     c->started_ns = now_ns();
     return curl_multi_add_handle(w->multi, c->easy) == CURLM_OK ? 0 : -EIO;
@@ -263,6 +301,7 @@ static int worker_init(struct worker *w, const struct options *opt, size_t n, si
     w->opt = opt;
     w->hist = xcalloc(N_BUCKETS + 1, sizeof(*w->hist));
     w->next_line = opt->n_lines ? index * opt->n_lines / (size_t)opt->threads : 0;
+    w->next_n = index;
     w->multi = curl_multi_init();
     if (!w->multi)
         return -EINVAL;
@@ -310,7 +349,7 @@ static double hist_percentile_ms(const uint64_t *hist, uint64_t n, unsigned pct,
 static void usage(FILE *f)
 {
     fprintf(f, "usage: curl-load -t THREADS -c CONNECTIONS -d SECONDS [-H 'Name: value']...\n"
-               "                 [--headers-file FILE] [--inm-follow] URL\n"
+               "                 [--headers-file FILE] [--inm-follow] [--body FILE] URL\n"
                "prints: RPS P99_MS ERRORS P50_MS C2XX C304 COTHER\n");
 }
 
@@ -332,6 +371,38 @@ static int parse_seconds(const char *s, int64_t *ret)
 
 /* Reads FILE's non-empty lines, each a header "Name: value" ('\r' dropped) into opt->lines;
  * 0 or -errno with the reason on stderr; opt is untouched on failure. */
+/* --body FILE: the whole file, at most 16 MiB, into opt->body. 0 or -errno. */
+static int read_body(const char *path, struct options *opt)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        int r = -errno;
+        fprintf(stderr, "curl-load: %s: %s\n", path, strerror(errno));
+        return r;
+    }
+    size_t cap = 1 << 16, len = 0, n;
+    char *b = xmalloc(cap);
+    while ((n = fread(b + len, 1, cap - len, f)) > 0) {
+        len += n;
+        if (len == cap && cap < (16u << 20)) {
+            cap *= 2;
+            b = xrealloc(b, cap);
+        } else if (len == cap) {
+            break;
+        }
+    }
+    bool too_big = len == cap && fgetc(f) != EOF;
+    fclose(f);
+    if (too_big || len == 0) {
+        fprintf(stderr, "curl-load: %s: empty or larger than 16 MiB\n", path);
+        free(b);
+        return -EINVAL;
+    }
+    opt->body = b;
+    opt->body_len = len;
+    return 0;
+}
+
 static int read_lines(const char *path, struct options *opt)
 {
     FILE *f = fopen(path, "re");
@@ -390,14 +461,15 @@ static int bad_arg(const char *name, const char *value, const char *wanted)
 /* Parses argv into opt (which owns what it allocates even on failure); 0 or -EINVAL. */
 static int parse_args(int argc, char **argv, struct options *opt)
 {
-    enum { OPT_HEADERS_FILE = 256, OPT_INM_FOLLOW };
+    enum { OPT_HEADERS_FILE = 256, OPT_INM_FOLLOW, OPT_BODY };
     static const struct option longopts[] = {
         {"headers-file", required_argument, NULL, OPT_HEADERS_FILE},
+        {"body", required_argument, NULL, OPT_BODY},
         {"inm-follow", no_argument, NULL, OPT_INM_FOLLOW},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
-    const char *headers_file = NULL;
+    const char *headers_file = NULL, *body_file = NULL;
     int ch;
     opt->fixed = xcalloc((size_t)argc, sizeof(*opt->fixed));
     while ((ch = getopt_long(argc, argv, "t:c:d:H:h", longopts, NULL)) != -1) {
@@ -424,6 +496,9 @@ static int parse_args(int argc, char **argv, struct options *opt)
             break;
         case OPT_INM_FOLLOW:
             opt->inm_follow = true;
+            break;
+        case OPT_BODY:
+            body_file = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -456,6 +531,8 @@ static int parse_args(int argc, char **argv, struct options *opt)
     }
     if (headers_file && read_lines(headers_file, opt) < 0)
         return -EINVAL;
+    if (body_file && read_body(body_file, opt) < 0)
+        return -EINVAL;
     return 0;
 }
 
@@ -465,6 +542,7 @@ static void options_release(struct options *opt)
         free(opt->lines[i]);
     free(opt->lines);
     free(opt->fixed);
+    free(opt->body);
 }
 
 /* Adds w's counts and histogram into total. */

@@ -53,7 +53,7 @@ MEDIA_RUNS=${BENCH_MEDIA_RUNS:-5}
 ORIGIN_DURATION=${BENCH_ORIGIN_DURATION:-7s}
 PUBLISH_DURATION=${BENCH_PUBLISH_DURATION:-9s}
 
-BENCHES=(healthz me login origin media publish resolver manifest304 manifest200)
+BENCHES=(healthz me login origin media publish resolver manifest304 manifest200 heartbeat events)
 
 die() {
     echo "bench: $*" >&2
@@ -221,6 +221,8 @@ start_marqueed() {
     limits+=,publish=1000000/1,mutation=1000000/1
     # the manifest rows: 2,000 devices asking thousands of times a second (2 a minute each)
     limits+=,manifest=1000000/1,default_device=1000000/1
+    # the telemetry rows: the same devices sending heartbeats and event batches as fast as they can
+    limits+=,heartbeat=1000000/1,events=1000000/1
     "$MARQUEED" serve --data-dir "$WORK/marqueed/data" --listen 127.0.0.1:0 \
         --rate-limits "$limits" \
         >"$WORK/marqueed/stdout.log" 2>"$WORK/marqueed/stderr.log" &
@@ -971,6 +973,79 @@ bench_manifest200() {
     WRK_ARGS=()
     manifest_status manifest200
     return "$rc"
+}
+
+# ---- telemetry rows (heartbeat, events) ---------------------------------------------------------
+
+# The players' reports (docs/devices.md), against marqueed's manifest 304 in the same run (the
+# issue's reference: what a poll costs), both driven by curl-load with the 2,000 devices of the
+# manifest rows, every request the next device's token. Spec scale: 50,000 devices reporting
+# every 60 s is 833 heartbeats a second; the row says how far the measured rate is from it.
+#   heartbeat  POST /v1/player/heartbeat, the full §27.8.2 body plus a sync status: each one a
+#              transaction that reads the device and upserts its status row.
+#   events     POST /v1/player/events, batches of 100 events (every type of §27.8.3 in turn),
+#              each event id new ("{n}" in the body: curl-load numbers every request), so every
+#              batch inserts 100 rows.
+TELEMETRY_BODY=""
+telemetry_once() {
+    if [ "${1#"$MARQUEED_URL"/v1/player/manifest}" != "$1" ]; then
+        manifest304_once "$@"
+        return
+    fi
+    CURL_LOAD_ARGS=(--headers-file "$MANIFEST_DIR/headers.txt" --body "$TELEMETRY_BODY"
+        -H "Content-Type: application/json")
+    curl_load_once "$@"
+    local rc=$?
+    CURL_LOAD_ARGS=()
+    return "$rc"
+}
+
+# telemetry_row ROW PATH NAME BODY PER — the row, and on stderr the rate against spec scale
+# (PER: reports per request).
+telemetry_row() {
+    local row=$1 path=$2 name=$3 body=$4 per=$5 line
+    TELEMETRY_BODY=$body LOAD_ONCE=telemetry_once
+    line=$(compare_row "$row" "$name" "$MARQUEED_URL$path" "manifest 304" \
+        "$MARQUEED_URL/v1/player/manifest")
+    local rc=$?
+    LOAD_ONCE=wrk_once TELEMETRY_BODY=""
+    [ "$rc" = 0 ] || return "$rc"
+    echo "$line"
+    echo "$line" | awk -v row="$row" -v per="$per" '{ split($0, part, "|")
+            n = split(part[1], t, " "); rps = t[n - 4] + 0 }
+        END { printf "bench: %s: %.0f reports/s; spec scale (50,000 devices every 60 s) is" \
+            " 833/s: %.1fx that\n", row, rps * per, rps * per / 833 > "/dev/stderr" }'
+}
+
+bench_heartbeat() {
+    manifest_setup || return 1
+    local now
+    now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    cat >"$MANIFEST_DIR/heartbeat.json" <<EOF
+{"deviceTime":"$now","appVersion":"1.2.0","state":"PLAYING","manifestEtag":"m-0123456789abcdef0123456789abcdef","playback":{"playlistId":"00000000-0000-4000-8000-000000000001","publishedVersion":3,"currentAssetId":"00000000-0000-4000-8000-000000000002","currentItemIndex":0,"loopCount":14},"cache":{"totalBytes":2000000000,"usedBytes":524288000,"assetCount":12,"pendingDownloads":0},"network":{"connected":true,"type":"ETHERNET","lastSyncAtUtc":"$now"},"errors":{"playbackFailures":0,"downloadFailures":0,"manifestFetchFailures":0},"syncStatus":"SYNCED"}
+EOF
+    telemetry_row heartbeat /v1/player/heartbeat "POST heartbeat" "$MANIFEST_DIR/heartbeat.json" 1
+}
+
+bench_events() {
+    manifest_setup || return 1
+    local now
+    now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    python3 - "$now" >"$MANIFEST_DIR/events.json" <<'PY' || return 1
+import json, sys
+now = sys.argv[1]
+types = [("APP_STARTED", "INFO"), ("PLAYBACK_FAILED", "ERROR"), ("DOWNLOAD_FAILED", "WARNING"),
+         ("MANIFEST_FETCH_FAILED", "WARNING"), ("MANIFEST_STAGED", "INFO"),
+         ("MANIFEST_APPLIED", "INFO"), ("CACHE_EVICTION", "INFO")]
+events = []
+for i in range(100):
+    t, sev = types[i % len(types)]
+    events.append({"eventId": "b{n}-%d" % i, "eventType": t, "eventTimeUtc": now,
+                   "severity": sev, "payload": {"assetId": "00000000-0000-4000-8000-000000000002",
+                                                "reason": "bench", "retryCount": i % 4}})
+print(json.dumps({"deviceTime": now, "events": events}, separators=(",", ":")))
+PY
+    telemetry_row events /v1/player/events "POST 100 events" "$MANIFEST_DIR/events.json" 100
 }
 
 # ---- main --------------------------------------------------------------------------------------
