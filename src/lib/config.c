@@ -66,6 +66,7 @@ static const struct opt opts[] = {
     INT(manifest_cache_mb, "64", 0, 65536, "memory for cached player manifests, MiB (0 = none)"),
     INT(manifest_cache_ttl_s, "60", 1, 3600, "longest a cached manifest is served without resolving"),
     INT(event_retention_days, "30", 1, 3650, "days device events and resolved alerts are kept"),
+    INT(command_ttl_s, "3600", 60, 604800, "lifetime of a remote command unless it names one"),
     STR(media_signing_key, "", "HMAC key of media URLs, base64url (default: data_dir/media-signing.key)"),
     BOOL(demo, "false", "create a demo tenant, venue and admin on first start"),
     BOOL(test_routes, "false", "serve /v1/_test/* (for the API test suite only)"),

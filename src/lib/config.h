@@ -48,6 +48,7 @@ struct config {
     int64_t manifest_cache_mb; /* memory for cached player manifests (0 = none) */
     int64_t manifest_cache_ttl_s; /* longest a cached manifest is served without resolving */
     int64_t event_retention_days; /* device events and resolved alerts are kept that long */
+    int64_t command_ttl_s;        /* a remote command's lifetime when its issuer names none */
     char *media_signing_key;   /* base64url HMAC key; empty = <data_dir>/media-signing.key */
     bool demo;            /* create a demo tenant, venue and admin on first start */
     bool test_routes;     /* register the /v1/_test routes of the API test suite */
