@@ -56,6 +56,8 @@ static const struct opt opts[] = {
     STR(jwt_audience, "marquee-api", "aud of access tokens"),
     INT(access_token_ttl_s, "900", 60, 86400, "lifetime of an access token"),
     INT(refresh_token_ttl_s, "2592000", 3600, 31536000, "lifetime of a refresh token"),
+    INT(device_token_ttl_s, "31536000", 3600, 315360000, "lifetime of a device token (pairing)"),
+    INT(pairing_code_ttl_s, "600", 60, 86400, "how long a pairing code can be claimed"),
     STR(rate_limits, "", "rate limits over the defaults: class=limit/seconds,…"),
     STR(tenant_rate_limits, "", "per-tenant rate limits: tenantId:class=limit/seconds,…"),
     INT(rate_limit_keys, "1000000", 1000, 67108864, "rate-limit counters kept at most"),

@@ -38,6 +38,8 @@ struct config {
     char *jwt_audience;
     int64_t access_token_ttl_s;
     int64_t refresh_token_ttl_s;
+    int64_t device_token_ttl_s; /* lifetime of a device token issued by pairing */
+    int64_t pairing_code_ttl_s; /* a pairing code may be claimed this long after it was made */
     char *rate_limits;        /* "class=limit/seconds,…" over the §27.1 defaults */
     char *tenant_rate_limits; /* "tenantId:class=limit/seconds,…" */
     int64_t rate_limit_keys;  /* counters kept at most */
