@@ -6,17 +6,26 @@
  * DESIGN
  * A heartbeat overwrites the device's one device_status row (upsert) with what the §27.8.2 body
  * says plus marquee's additions: the sync status of device-content-sync-story.md (SYNCED,
- * SYNCING, PENDING, FAILED, STALE), the interval the player promises, and an optional
- * inventory of the files it holds. The server's receive time is authoritative (§30.9): it is
- * last_heartbeat_at_utc and devices.last_seen_at_utc; the device's clock is kept beside it
- * with the skew. A device that was offline comes back online here (the transition is
- * recorded as an event, and its DEVICE_OFFLINE alert resolved: alerts.c); going offline is the
- * sweeper's (alerts.c).
+ * SYNCING, PENDING, FAILED, STALE), the interval the player promises (5..3600 s), and an
+ * optional inventory of the files it holds. A field left out (or null) is stored as not said
+ * (null), except the inventory: a player sends it when it changes, so a heartbeat without one
+ * keeps the last ([] says "no files"). The server's receive time is authoritative (§30.9): it
+ * is last_heartbeat_at_utc and devices.last_seen_at_utc; the device's clock is kept beside it
+ * with the skew (device time − server time). Device times must still be sane (2000 up to a
+ * day ahead of the server): anything else is a broken clock or a broken body, and a 400 says
+ * which field. A device that was offline comes back online here, once the upsert holds its
+ * row (the transition is recorded as an event, and its DEVICE_OFFLINE alert resolved:
+ * alerts.c); a first heartbeat ever is no transition; going offline is the sweeper's.
  *
  * An event batch holds at most 100 events (more: 413). Every event is checked against the
- * §27.8.3 table (type, severity, a timestamp, a payload object) before any is stored; each
- * carries the device's own id (eventId), unique per device, so a batch sent again after a lost
- * answer adds nothing (INSERT … ON CONFLICT DO NOTHING, on both backends).
+ * §27.8.3 table (a known type, else 422; a severity of the three, the device may rate an event
+ * otherwise than the table; a timestamp; a payload object of at most 4 KiB) before any is
+ * stored; an event may carry the device's own id (eventId, marquee's player always sends one),
+ * unique per device, so a batch sent again after a lost answer adds nothing (INSERT … ON
+ * CONFLICT DO NOTHING, on both backends); one without (§27.8.3's example has none) is stored
+ * each time it comes. Device times are taken as they are, 1970 or 9999: the device's clock may
+ * be wrong, and the server's receive time is the one marquee goes by (§30.9). Only a
+ * batch that stored a DOWNLOAD_FAILED or ERROR event asks alerts.c to count.
  *
  * Both player routes are HTTP_DEVICE_SELF_CHECK: the transaction's first statement reads the
  * device and whether its token is still good, instead of the guard's own query.
@@ -122,9 +131,9 @@ static bool get_int(struct check *ck, json_t *o, const char *prefix, const char 
 }
 
 /* An ISO 8601 UTC timestamp ("…Z"), normalized to marquee's form into @out (ms since epoch in
- * *ret_ms); no earlier than 2000 and no later than a day after @now_ms. */
+ * *ret_ms). */
 static bool get_time(struct check *ck, json_t *o, const char *prefix, const char *name,
-                     bool required, int64_t now_ms, char out[TIMESTAMP_STR_LEN], int64_t *ret_ms)
+                     bool required, char out[TIMESTAMP_STR_LEN], int64_t *ret_ms)
 {
     const char *s;
     out[0] = '\0';
@@ -134,9 +143,8 @@ static bool get_time(struct check *ck, json_t *o, const char *prefix, const char
     if (ids_timestamp_parse(s, &ms) < 0)
         return bad(ck, 400, "INVALID_FIELD", "must be an ISO 8601 UTC time (…Z)", "%s%s", prefix,
                    name);
-    if (ms < INT64_C(946684800000) || ms > now_ms + 86400000)
-        return bad(ck, 400, "INVALID_FIELD", "is out of range (before 2000 or in the future)",
-                   "%s%s", prefix, name);
+    /* any time at all, 1970 to 9999: it is the device's clock, which may be wrong; the
+     * server's receive time is the one marquee goes by (§30.9) */
     ids_timestamp(ms, out);
     if (ret_ms)
         *ret_ms = ms;
@@ -176,29 +184,22 @@ static bool only(struct check *ck, json_t *o, const char *prefix, const char *co
 /* ---- the device ---------------------------------------------------------------------------- */
 
 /* The device of the token, in this transaction: 1 live, 0 gone (removed, disabled, moved,
- * tenant disabled), or -errno. Also whether it was online. */
-static int device_read(struct store_conn *c, const struct token_claims *cl, bool *was_online)
+ * tenant disabled), or -errno. */
+static int device_read(struct store_conn *c, const struct token_claims *cl)
 {
     struct store_result *res = NULL;
     int r = store_exec(
         c,
-        "SELECT CASE WHEN d.status = 'ACTIVE' AND t.status = 'ACTIVE' THEN 1 "
-        "ELSE 0 END, s.is_online FROM devices d JOIN tenants t ON "
-        "t.tenant_id = d.tenant_id LEFT JOIN device_status s ON "
-        "s.device_id = d.device_id WHERE d.tenant_id = $1 AND d.device_id = $2 "
-        "AND d.venue_id = $3 AND d.deleted_at_utc IS NULL",
+        "SELECT 1 FROM devices d JOIN tenants t ON t.tenant_id = d.tenant_id WHERE "
+        "d.tenant_id = $1 AND d.device_id = $2 AND d.venue_id = $3 AND "
+        "d.deleted_at_utc IS NULL AND d.status = 'ACTIVE' AND t.status = 'ACTIVE'",
         (struct store_param[]){STORE_TEXT(cl->tid), STORE_TEXT(cl->did), STORE_TEXT(cl->vid)}, 3,
         &res);
     if (r < 0)
         return r;
-    int64_t live = 0, online = 0;
-    if (store_result_rows(res) == 1) {
-        store_result_int(res, 0, 0, &live);
-        store_result_int(res, 0, 1, &online);
-    }
+    r = store_result_rows(res) == 1;
     store_result_free(res);
-    *was_online = online != 0;
-    return live != 0;
+    return r;
 }
 
 /* ---- POST /v1/player/heartbeat ------------------------------------------------------------- */
@@ -271,7 +272,7 @@ static bool inventory_read(struct check *ck, json_t *body, char **ret)
     return true;
 }
 
-static bool heartbeat_read(struct check *ck, json_t *b, int64_t now_ms, struct heartbeat *hb)
+static bool heartbeat_read(struct check *ck, json_t *b, struct heartbeat *hb)
 {
     static const char *const top[] = {"deviceTime",
                                       "appVersion",
@@ -295,7 +296,7 @@ static bool heartbeat_read(struct check *ck, json_t *b, int64_t now_ms, struct h
     json_t *pb, *cache, *net, *err;
     hb->connected = -1;
     if (!only(ck, b, "", top) ||
-        !get_time(ck, b, "", "deviceTime", true, now_ms, hb->device_time, &hb->device_ms) ||
+        !get_time(ck, b, "", "deviceTime", true, hb->device_time, &hb->device_ms) ||
         !get_text(ck, b, "", "appVersion", true, 64, &hb->app_version) ||
         !get_enum(ck, b, "", "state", true, states, &hb->state) ||
         !get_text(ck, b, "", "manifestEtag", false, 64, &hb->manifest_etag) ||
@@ -338,7 +339,7 @@ static bool heartbeat_read(struct check *ck, json_t *b, int64_t now_ms, struct h
             hb->connected = json_is_true(c);
         if (!only(ck, net, "network.", net_fields) ||
             !get_enum(ck, net, "network.", "type", false, net_types, &hb->net_type) ||
-            !get_time(ck, net, "network.", "lastSyncAtUtc", false, now_ms, hb->last_sync, NULL))
+            !get_time(ck, net, "network.", "lastSyncAtUtc", false, hb->last_sync, NULL))
             return false;
     }
     return inventory_read(ck, b, &hb->inventory);
@@ -361,8 +362,7 @@ static int heartbeat_tx(struct store_conn *c, void *ud)
 {
     struct heartbeat_tx *x = ud;
     const struct heartbeat *hb = x->hb;
-    bool was_online = false;
-    int r = device_read(c, x->cl, &was_online);
+    int r = device_read(c, x->cl);
     if (r <= 0) {
         x->gone = r == 0;
         return r;
@@ -398,8 +398,9 @@ static int heartbeat_tx(struct store_conn *c, void *ud)
         opt_int(hb, HB_INTERVAL),
         STORE_TEXT(hb->inventory),
     };
-    /* the server's time is the heartbeat's (§30.9); online from now, and the time it changed
-     * when it was not */
+    /* the server's time is the heartbeat's (§30.9). A new row is online from now; an offline
+     * one is brought back below, once this statement holds the row's lock (the sweeper's
+     * UPDATE waits for it, and then finds a newer heartbeat than the one it read). */
     r = store_exec(
         c,
         "INSERT INTO device_status (device_id, tenant_id, venue_id, last_heartbeat_at_utc, "
@@ -411,10 +412,9 @@ static int heartbeat_tx(struct store_conn *c, void *ud)
         "sync_status, clock_skew_ms, heartbeat_interval_s, inventory_json, online_changed_at_utc, "
         "created_at_utc, updated_at_utc) VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $9, $10, $11, "
         "$12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $4, $4, "
-        "$4) ON CONFLICT (device_id) DO UPDATE SET last_heartbeat_at_utc = excluded."
-        "last_heartbeat_at_utc, online_changed_at_utc = CASE WHEN device_status.is_online = 1 "
-        "THEN device_status.online_changed_at_utc ELSE excluded.online_changed_at_utc END, "
-        "is_online = 1, device_time_utc = excluded.device_time_utc, app_version = "
+        "$4) ON CONFLICT (device_id) DO UPDATE SET venue_id = excluded.venue_id, "
+        "last_heartbeat_at_utc = excluded.last_heartbeat_at_utc, device_time_utc = "
+        "excluded.device_time_utc, app_version = "
         "excluded.app_version, state = excluded.state, manifest_etag = excluded.manifest_etag, "
         "playback_playlist_id = excluded.playback_playlist_id, playback_published_version = "
         "excluded.playback_published_version, playback_current_asset_id = "
@@ -442,7 +442,7 @@ static int heartbeat_tx(struct store_conn *c, void *ud)
                    4, NULL);
     if (r < 0)
         return r;
-    if (!was_online && (r = telemetry_went_online(c, x->cl, x->now_ms)) < 0)
+    if ((r = telemetry_went_online(c, x->cl, x->now_ms)) < 0)
         return r;
     return alerts_after_heartbeat(c, x->cl, x->now_ms);
 }
@@ -453,7 +453,7 @@ static int heartbeat_post(struct http_request *req, void *ud)
     struct heartbeat hb = {0};
     struct check ck = {0};
     int64_t now = clock_now_ms();
-    if (!heartbeat_read(&ck, http_req_json(req), now, &hb)) {
+    if (!heartbeat_read(&ck, http_req_json(req), &hb)) {
         free(hb.inventory);
         return check_reply(req, &ck);
     }
@@ -504,8 +504,7 @@ static void events_free(struct event *ev, size_t n)
 }
 
 /* Reads the batch into *ret (n events); a problem in @ck otherwise. */
-static bool events_read(struct check *ck, json_t *b, int64_t now_ms, struct event **ret,
-                        size_t *ret_n)
+static bool events_read(struct check *ck, json_t *b, struct event **ret, size_t *ret_n)
 {
     static const char *const top[] = {"deviceTime", "events", NULL};
     static const char *const fields[] = {"eventId",  "eventType", "eventTimeUtc",
@@ -513,8 +512,7 @@ static bool events_read(struct check *ck, json_t *b, int64_t now_ms, struct even
     char device_time[TIMESTAMP_STR_LEN];
     *ret = NULL;
     *ret_n = 0;
-    if (!only(ck, b, "", top) ||
-        !get_time(ck, b, "", "deviceTime", true, now_ms, device_time, NULL))
+    if (!only(ck, b, "", top) || !get_time(ck, b, "", "deviceTime", true, device_time, NULL))
         return false;
     json_t *list = json_object_get(b, "events");
     if (!json_is_array(list) || json_array_size(list) == 0)
@@ -530,10 +528,10 @@ static bool events_read(struct check *ck, json_t *b, int64_t now_ms, struct even
         if (!json_is_object(e))
             return bad(ck, 400, "INVALID_FIELD", "must be an object", "events[%zu]", i);
         if (!only(ck, e, prefix, fields) ||
-            !get_text(ck, e, prefix, "eventId", true, EVENT_ID_MAX, &ev[i].id) ||
+            !get_text(ck, e, prefix, "eventId", false, EVENT_ID_MAX, &ev[i].id) ||
             !get_text(ck, e, prefix, "eventType", true, TEXT_MAX, &ev[i].type) ||
             !get_enum(ck, e, prefix, "severity", true, severities, &ev[i].severity) ||
-            !get_time(ck, e, prefix, "eventTimeUtc", true, now_ms, ev[i].time, NULL))
+            !get_time(ck, e, prefix, "eventTimeUtc", true, ev[i].time, NULL))
             return false;
         bool known = false;
         for (size_t t = 0; event_types[t] && !known; t++)
@@ -551,7 +549,7 @@ static bool events_read(struct check *ck, json_t *b, int64_t now_ms, struct even
             return bad(ck, 400, "INVALID_FIELD", "must be at most 4096 bytes of JSON", "%spayload",
                        prefix);
         for (size_t k = 0; k < i; k++)
-            if (!strcmp(ev[k].id, ev[i].id))
+            if (ev[i].id && ev[k].id && !strcmp(ev[k].id, ev[i].id))
                 return bad(ck, 400, "INVALID_FIELD", "repeats the id of an earlier event",
                            "%seventId", prefix);
     }
@@ -564,21 +562,20 @@ struct events_tx {
     size_t n;
     int64_t now_ms;
     bool gone;
-    unsigned added;
+    unsigned added, watched; /* events stored; of those, the kinds alerts count */
 };
 
 static int events_tx(struct store_conn *c, void *ud)
 {
     struct events_tx *x = ud;
-    bool online;
-    int r = device_read(c, x->cl, &online);
+    int r = device_read(c, x->cl);
     if (r <= 0) {
         x->gone = r == 0;
         return r;
     }
     char now[TIMESTAMP_STR_LEN];
     ids_timestamp(x->now_ms, now);
-    x->added = 0;
+    x->added = x->watched = 0;
     for (size_t i = 0; i < x->n; i++) {
         char id[UUID_STR_LEN];
         ids_uuid(id);
@@ -601,8 +598,12 @@ static int events_tx(struct store_conn *c, void *ud)
         if (r < 0)
             return r;
         x->added += (unsigned)r;
+        if (r > 0 &&
+            (!strcmp(x->ev[i].type, "DOWNLOAD_FAILED") || !strcmp(x->ev[i].severity, "ERROR")))
+            x->watched++;
     }
-    return x->added ? alerts_after_events(c, x->cl, x->now_ms) : 0;
+    /* only failures can open an alert (alerts.c) */
+    return x->watched ? alerts_after_events(c, x->cl, x->now_ms) : 0;
 }
 
 static int events_post(struct http_request *req, void *ud)
@@ -617,7 +618,7 @@ static int events_post(struct http_request *req, void *ud)
     struct event *ev = NULL;
     size_t n = 0;
     int64_t now = clock_now_ms();
-    if (!events_read(&ck, http_req_json(req), now, &ev, &n)) {
+    if (!events_read(&ck, http_req_json(req), &ev, &n)) {
         events_free(ev, n);
         return check_reply(req, &ck);
     }
@@ -729,8 +730,10 @@ static int status_get(struct http_request *req, void *ud)
     return http_reply_json(req, 200, body);
 }
 
-/* GET /v1/venues/{venueId}/devices/{deviceId}/events: newest first (as received), filtered by
- * ?type=, ?severity=, ?since= and ?until= (received at, ISO 8601). */
+/* GET /v1/venues/{venueId}/devices/{deviceId}/events: newest first as received, and the events
+ * of one batch (received together) newest first by the device's time; filtered by ?type=,
+ * ?severity=, ?since= (inclusive) and ?until= (exclusive), received at, ISO 8601. The cursor
+ * carries the three sort keys. */
 static int events_get(struct http_request *req, void *ud)
 {
     struct app *app = ud;
@@ -764,7 +767,7 @@ static int events_get(struct http_request *req, void *ud)
         ids_timestamp(ms, bound[b]);
     }
     struct http_page page;
-    if ((r = http_page_parse(req, 2, &page)) < 0)
+    if ((r = http_page_parse(req, 3, &page)) < 0)
         return r;
     const struct store_param p[] = {STORE_TEXT(tid),
                                     STORE_TEXT(device),
@@ -774,6 +777,7 @@ static int events_get(struct http_request *req, void *ud)
                                     STORE_TEXT(bound[1]),
                                     STORE_TEXT(page.n_after ? page.after[0] : ""),
                                     STORE_TEXT(page.n_after ? page.after[1] : ""),
+                                    STORE_TEXT(page.n_after ? page.after[2] : ""),
                                     STORE_INT(page.limit + 1)};
     struct store_result *res = NULL;
     r = store_query(app->store,
@@ -782,14 +786,21 @@ static int events_get(struct http_request *req, void *ud)
                     "device_id = $2 AND ($3 = '' OR event_type = $3) AND ($4 = '' OR severity = "
                     "$4) AND ($5 = '' OR created_at_utc >= $5) AND ($6 = '' OR created_at_utc < "
                     "$6) AND ($7 = '' OR created_at_utc < $7 OR (created_at_utc = $7 AND "
-                    "device_event_id < $8)) ORDER BY created_at_utc DESC, device_event_id DESC "
-                    "LIMIT $9",
+                    "(event_time_utc < $8 OR (event_time_utc = $8 AND device_event_id < $9)))) "
+                    "ORDER BY created_at_utc DESC, event_time_utc DESC, device_event_id DESC "
+                    "LIMIT $10",
                     p, ARRAY_SIZE(p), &res);
     http_page_release(&page);
     if (r < 0)
         return r;
-    size_t shown;
-    char *cursor = adm_page_next(res, page.limit, 6, 0, &shown);
+    size_t shown = store_result_rows(res) > page.limit ? page.limit : store_result_rows(res);
+    char *cursor = NULL;
+    if (store_result_rows(res) > page.limit) {
+        const char *keys[] = {store_result_text(res, shown - 1, 6),
+                              store_result_text(res, shown - 1, 3),
+                              store_result_text(res, shown - 1, 0)};
+        cursor = http_cursor_encode(keys, 3);
+    }
     json_t *items = json_array();
     for (size_t i = 0; i < shown; i++) {
         json_t *payload = json_loads(store_result_text(res, i, 4), 0, NULL);
@@ -806,7 +817,8 @@ static int events_get(struct http_request *req, void *ud)
     return adm_reply_page(req, items, cursor);
 }
 
-/* GET /v1/venues/{venueId}/status-summary: the venue's screens at a glance (§29.4.6, §21). */
+/* GET /v1/venues/{venueId}/status-summary: the venue's screens at a glance (§29.4.6, §21); removed
+ * devices and their alerts are left out. */
 static int summary_get(struct http_request *req, void *ud)
 {
     struct app *app = ud;
@@ -825,8 +837,10 @@ static int summary_get(struct http_request *req, void *ud)
                         (struct store_param[]){STORE_TEXT(tid), STORE_TEXT(venue)}, 2, &res);
     if (r >= 0)
         r = store_query(app->store,
-                        "SELECT kind, count(*) FROM device_alerts WHERE tenant_id = $1 AND "
-                        "venue_id = $2 AND status = 'OPEN' GROUP BY kind ORDER BY kind",
+                        "SELECT a.kind, count(*) FROM device_alerts a JOIN devices d ON "
+                        "d.tenant_id = a.tenant_id AND d.device_id = a.device_id WHERE "
+                        "a.tenant_id = $1 AND a.venue_id = $2 AND a.status = 'OPEN' AND "
+                        "d.deleted_at_utc IS NULL GROUP BY a.kind ORDER BY a.kind",
                         (struct store_param[]){STORE_TEXT(tid), STORE_TEXT(venue)}, 2, &alerts);
     if (r < 0) {
         store_result_free(res);
