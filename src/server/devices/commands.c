@@ -176,8 +176,8 @@ static int expire(struct store_conn *c, const char *device, int64_t now_ms)
     ids_timestamp(now_ms - RESULT_GRACE_S * 1000LL, cutoff);
 #define EXPIRE_SQL                                                                                 \
     "UPDATE device_commands SET status = 'EXPIRED', updated_at_utc = $1 WHERE "                    \
-    "((status = 'PENDING' AND expires_at_utc <= $1) OR "                                           \
-    "(status = 'DELIVERED' AND expires_at_utc <= $2))"
+    "status IN ('PENDING', 'DELIVERED') AND expires_at_utc <= $1 AND "                             \
+    "(status = 'PENDING' OR expires_at_utc <= $2)"
     if (device)
         return store_exec(
             c, EXPIRE_SQL " AND device_id = $3",

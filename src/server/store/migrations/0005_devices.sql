@@ -59,3 +59,9 @@ CREATE UNIQUE INDEX ux_device_alerts_open ON device_alerts (device_id, kind)
 CREATE INDEX ix_device_alerts_venue ON device_alerts (tenant_id, venue_id, status, opened_at_utc,
                                                      alert_id);
 CREATE INDEX ix_device_alerts_tenant ON device_alerts (tenant_id, status, opened_at_utc, alert_id);
+
+-- The alert rules count a device's events by when they arrived; the command expiry sweeps the
+-- live commands past their time.
+CREATE INDEX ix_device_events_received ON device_events (device_id, created_at_utc);
+CREATE INDEX ix_device_commands_expiry ON device_commands (expires_at_utc)
+    WHERE status IN ('PENDING', 'DELIVERED');
