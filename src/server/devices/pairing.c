@@ -499,17 +499,13 @@ struct claim_tx {
     json_t *device;
 };
 
-/* 1 if @group_id is a live group of the claim's venue, 0 if not, -errno. */
+/* 1 if @group_id is a live group of the claim's venue (then locked against a concurrent delete
+ * until the claim commits: device_group_lock), 0 if not, -errno. */
 static int group_of_venue(struct store_conn *c, const struct claim_tx *x)
 {
     if (!ids_is_uuid(x->group_id))
         return 0;
-    return row_exists(c,
-                      "SELECT 1 FROM device_groups WHERE tenant_id = $1 AND venue_id = $2 AND "
-                      "group_id = $3 AND deleted_at_utc IS NULL",
-                      (struct store_param[]){STORE_TEXT(x->actor->claims.tid),
-                                             STORE_TEXT(x->venue_id), STORE_TEXT(x->group_id)},
-                      3);
+    return device_group_lock(c, x->actor->claims.tid, x->venue_id, x->group_id);
 }
 
 /* The outcome for a code with no live pairing: what its latest pairing that ended within the

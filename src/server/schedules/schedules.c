@@ -37,6 +37,7 @@
 #include "audit.h"
 #include "auth/auth.h"
 #include "clock.h"
+#include "devices/devices.h"
 #include "ids.h"
 #include "jsonx.h"
 #include "macro.h"
@@ -334,22 +335,23 @@ static int slot_check_refs(struct store_conn *c, const char *tenant, const char 
 {
     struct store_result *res = NULL;
     int r;
-    if (s->target_type[0] && s->target_id[0]) {
-        bool device = !strcmp(s->target_type, "DEVICE");
+    if (s->target_type[0] && s->target_id[0] && !strcmp(s->target_type, "GROUP")) {
+        /* under the group's lock, so that a delete of the group cannot commit beside it */
+        if ((r = device_group_lock(c, tenant, venue, s->target_id)) < 0)
+            return r;
+        if (r == 0)
+            field_error(errors, "targetId", "must be a group of this venue");
+    } else if (s->target_type[0] && s->target_id[0]) {
         r = store_exec(
             c,
-            device ? "SELECT 1 FROM devices WHERE tenant_id = $1 AND venue_id = $2 "
-                     "AND device_id = $3 AND deleted_at_utc IS NULL"
-                   : "SELECT 1 FROM device_groups WHERE tenant_id = $1 AND "
-                     "venue_id = $2 AND group_id = $3 AND deleted_at_utc IS NULL",
+            "SELECT 1 FROM devices WHERE tenant_id = $1 AND venue_id = $2 "
+            "AND device_id = $3 AND deleted_at_utc IS NULL",
             (struct store_param[]){STORE_TEXT(tenant), STORE_TEXT(venue), STORE_TEXT(s->target_id)},
             3, &res);
         if (r < 0)
             return r;
         if (store_result_rows(res) == 0)
-            field_error(errors, "targetId",
-                        device ? "must be a device of this venue"
-                               : "must be a group of this venue");
+            field_error(errors, "targetId", "must be a device of this venue");
         res = store_result_free(res);
     }
     int64_t version;

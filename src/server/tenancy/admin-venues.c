@@ -97,36 +97,6 @@ static int venue_select(struct store_conn *c, const char *tenant_id, const char 
     return 0;
 }
 
-/* The serialized venue and its ETag: a digest of exactly the bytes a GET sends. Caller frees. */
-static char *venue_text(const json_t *v, char etag[HTTP_ETAG_LEN])
-{
-    char *text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!text)
-        abort(); /* jansson fails only when out of memory */
-    http_etag_of(text, strlen(text), etag);
-    return text;
-}
-
-/* Replies @status with venue @v (stolen) and its ETag; a GET or HEAD whose If-None-Match has
- * that ETag gets 304. */
-static int venue_reply(struct http_request *req, unsigned status, json_t *v)
-{
-    char etag[HTTP_ETAG_LEN];
-    char *text = venue_text(v, etag);
-    json_decref(v);
-    size_t len = strlen(text);
-    int r = 0;
-    if (http_req_method(req) & (HTTP_GET | HTTP_HEAD)) {
-        if (!http_not_modified(req, etag, len))
-            r = http_reply_data(req, status, "application/json", text, len);
-    } else {
-        http_reply_header(req, "ETag", etag);
-        r = http_reply_data(req, status, "application/json", text, len);
-    }
-    free(text);
-    return r;
-}
-
 enum outcome { OUT_OK, OUT_MISSING, OUT_STALE };
 
 struct venue_tx {
@@ -219,7 +189,7 @@ int admin_venue_create(struct http_request *req, void *ud)
         return r;
     }
     adm_set_location(req, x.actor->claims.tid, "venues", id);
-    return venue_reply(req, 201, x.venue);
+    return adm_reply_tagged(req, 201, x.venue);
 }
 
 int admin_venue_get(struct http_request *req, void *ud)
@@ -237,7 +207,7 @@ int admin_venue_get(struct http_request *req, void *ud)
         return r;
     json_t *v = venue_json(res, 0);
     store_result_free(res);
-    return venue_reply(req, 200, v);
+    return adm_reply_tagged(req, 200, v);
 }
 
 /* Venues of the tenant by name, then id; `?q=` keeps those whose name contains it (ASCII
@@ -294,7 +264,7 @@ static int venue_update_tx(struct store_conn *c, void *ud)
     if (r < 0)
         return r;
     json_t *cur = venue_json(res, 0);
-    free(venue_text(cur, x->etag));
+    adm_etag(cur, x->etag);
     json_decref(cur);
     if (!http_etag_list_matches(x->if_match, x->etag, false)) {
         store_result_free(res);
@@ -392,5 +362,5 @@ int admin_venue_update(struct http_request *req, void *ud)
             return -ENOENT;
         return http_require_if_match(req, x.etag); /* 412 with currentEtag */
     }
-    return venue_reply(req, 200, x.venue);
+    return adm_reply_tagged(req, 200, x.venue);
 }
