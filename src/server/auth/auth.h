@@ -63,3 +63,8 @@ int auth_guard(struct http_request *req, const struct http_route *route, void *u
 /** The 401 a device token gets once its device is gone (removed, disabled, moved, or its tenant
  *  disabled: §25.7), for HTTP_DEVICE_SELF_CHECK routes. Returns what http_reply_problem does. */
 int auth_device_gone(struct http_request *req);
+
+/** 1 if the device of device token @cl is still registered as the token says — live, ACTIVE,
+ *  in the token's venue, of an ACTIVE tenant (§25.7) — 0 if not, or -errno; on @c, so a
+ *  HTTP_DEVICE_SELF_CHECK handler asks it inside its own transaction. */
+int auth_device_live(struct store_conn *c, const struct token_claims *cl);

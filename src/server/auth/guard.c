@@ -182,13 +182,11 @@ static int rate_limit(struct app *app, struct http_request *req, const struct ht
     return limits_check(app, req, cls, key, tenant);
 }
 
-/* 1 if the device of a device token is still registered as the token says: live, active,
- * in the token's venue, of an active tenant; 0 if not; -errno. */
-static int device_live(struct app *app, const struct token_claims *cl)
+int auth_device_live(struct store_conn *c, const struct token_claims *cl)
 {
     struct store_result *res = NULL;
-    int r = store_query(
-        app->store,
+    int r = store_exec(
+        c,
         "SELECT 1 FROM devices d JOIN tenants t ON t.tenant_id = d.tenant_id "
         "WHERE d.tenant_id = $1 AND d.device_id = $2 AND d.venue_id = $3 AND "
         "d.deleted_at_utc IS NULL AND d.status = 'ACTIVE' AND "
@@ -199,6 +197,17 @@ static int device_live(struct app *app, const struct token_claims *cl)
         return r;
     r = store_result_rows(res) == 1;
     store_result_free(res);
+    return r;
+}
+
+static int device_live(struct app *app, const struct token_claims *cl)
+{
+    struct store_conn *c;
+    int r = store_acquire(app->store, &c);
+    if (r < 0)
+        return r;
+    r = auth_device_live(c, cl);
+    store_release(c);
     return r;
 }
 

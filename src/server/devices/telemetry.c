@@ -183,25 +183,6 @@ static bool only(struct check *ck, json_t *o, const char *prefix, const char *co
 
 /* ---- the device ---------------------------------------------------------------------------- */
 
-/* The device of the token, in this transaction: 1 live, 0 gone (removed, disabled, moved,
- * tenant disabled), or -errno. */
-static int device_read(struct store_conn *c, const struct token_claims *cl)
-{
-    struct store_result *res = NULL;
-    int r = store_exec(
-        c,
-        "SELECT 1 FROM devices d JOIN tenants t ON t.tenant_id = d.tenant_id WHERE "
-        "d.tenant_id = $1 AND d.device_id = $2 AND d.venue_id = $3 AND "
-        "d.deleted_at_utc IS NULL AND d.status = 'ACTIVE' AND t.status = 'ACTIVE'",
-        (struct store_param[]){STORE_TEXT(cl->tid), STORE_TEXT(cl->did), STORE_TEXT(cl->vid)}, 3,
-        &res);
-    if (r < 0)
-        return r;
-    r = store_result_rows(res) == 1;
-    store_result_free(res);
-    return r;
-}
-
 /* ---- POST /v1/player/heartbeat ------------------------------------------------------------- */
 
 static const char *const states[] = {"PLAYING", "ERROR_SCREEN", "PAIRING", "BOOTING", NULL};
@@ -362,7 +343,7 @@ static int heartbeat_tx(struct store_conn *c, void *ud)
 {
     struct heartbeat_tx *x = ud;
     const struct heartbeat *hb = x->hb;
-    int r = device_read(c, x->cl);
+    int r = auth_device_live(c, x->cl);
     if (r <= 0) {
         x->gone = r == 0;
         return r;
@@ -568,7 +549,7 @@ struct events_tx {
 static int events_tx(struct store_conn *c, void *ud)
 {
     struct events_tx *x = ud;
-    int r = device_read(c, x->cl);
+    int r = auth_device_live(c, x->cl);
     if (r <= 0) {
         x->gone = r == 0;
         return r;
