@@ -317,7 +317,7 @@ describe(`device pairing (${BACKEND})`, () => {
         assert.equal(paired.outcome, 'SUCCESS');
         assert.equal(paired.actorType, 'USER');
         assert.equal(paired.actorId, A.userId);
-        assert.equal(paired.resourceType, 'device');
+        assert.equal(paired.resourceType, 'DEVICE');
         assert.equal(paired.venueId, A.V1);
         assert.deepEqual(paired.details, {
             pairingId: p.pairingId, name: 'Audited', groupId: A.G1, deviceHardwareId: p.hardwareId,

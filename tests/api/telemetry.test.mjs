@@ -223,14 +223,26 @@ describe(`telemetry (${BACKEND})`, () => {
         near(e.receivedAtUtc, Date.now(), 5 * SECOND, 'receivedAtUtc is the server\'s');
     });
 
-    it('an event without an eventId (as in §27.8.3\'s example) is accepted, and stored each time it is sent', async () => {
+    it('an event without an eventId (as in §27.8.3\'s example) is accepted, and stored once however often it is sent', async () => {
         const s = await screen(A, A.V1);
         const bare = event('MANIFEST_STAGED', { eventId: undefined });
+        const other = event('MANIFEST_STAGED', { eventId: undefined, payload: { manifestEtag: 'm-2' } });
         await post(s, [bare]);
-        await post(s, [bare]);
+        await post(s, [bare, other]);
         const all = await eventsOf(s);
-        assert.equal(all.length, 2);
-        assert.deepEqual(all.map((e) => e.eventId), [null, null]);
+        assert.equal(all.length, 2, 'the repeat is dropped, the different one kept');
+        for (const e of all) assert.match(e.eventId, /^h:[0-9a-f]{40}$/);
+        assert.notEqual(all[0].eventId, all[1].eventId);
+    });
+
+    it('a string with a NUL inside is refused (the JSON reader takes no \\u0000), not cut short', async () => {
+        const s = await screen(A, A.V1);
+        const r = await sendEvents(s.token, [event('APP_STARTED', { eventType: 'APP_STARTED\u0000x' })]);
+        assertProblem(r.res, r.text, { status: 400, code: 'MALFORMED_JSON' });
+        const h = await heartbeat(s.token, { ...minimalHeartbeat(), appVersion: '1.0\u0000evil' });
+        assertProblem(h.res, h.text, { status: 400, code: 'MALFORMED_JSON' });
+        assert.deepEqual(await eventsOf(s), []);
+        assert.equal((await statusOf(s)).lastHeartbeatAtUtc, null);
     });
 
     it('a full heartbeat: 204, and the status shows every field as sent, with the server time authoritative', async () => {
@@ -797,6 +809,9 @@ describe(`telemetry (${BACKEND})`, () => {
         const counted = await alertsOfKind(h, 'DOWNLOAD_FAILURES');
         assert.equal(counted.length, 1);
         assert.equal(counted[0].details.downloadFailures, 3);
+        // a player that never says its sync status (§27.8.2 has none): no failures resolve it
+        await beat(h, minimalHeartbeat({ errors: { playbackFailures: 0, downloadFailures: 0, manifestFetchFailures: 0 } }));
+        assert.deepEqual(await alertsOfKind(h, 'DOWNLOAD_FAILURES'), []);
     });
 
     it('ERRORS_RISING opens on 10 ERROR events within the hour or a heartbeat counting 5 failures', async () => {

@@ -24,7 +24,8 @@
  *   CACHE_NEARLY_FULL   heartbeat: used > 90% of the device's budget; resolved below 85%.
  *   SYNC_STALE          heartbeat: syncStatus STALE or FAILED; resolved by SYNCED.
  *   DOWNLOAD_FAILURES   3 DOWNLOAD_FAILED events within an hour, or a heartbeat counting 3
- *                       download failures; resolved by a heartbeat reporting 0 and SYNCED.
+ *                       download failures; resolved by a heartbeat reporting 0 and SYNCED (or
+ *                       no sync status at all: §27.8.2 has none).
  *   ERRORS_RISING       10 ERROR events within an hour, or a heartbeat counting 5 playback and
  *                       manifest-fetch failures; resolved by a heartbeat reporting 0 of both
  *                       after the last hour held fewer than 10 ERROR events.
@@ -298,8 +299,10 @@ int alerts_after_heartbeat(struct store_conn *c, const struct token_claims *cl, 
                        now_ms)) < 0)
         return r;
     snprintf(details, sizeof(details), "{\"downloadFailures\":%lld}", (long long)dl);
-    if ((r = alert_set(c, &w, mask, K_DOWNLOADS, "WARNING", dl >= DOWNLOADS_OPEN, dl == 0 && synced,
-                       details, now_ms)) < 0)
+    /* a player that does not say its sync status (it is marquee's addition to §27.8.2) is
+     * taken at its download count alone */
+    if ((r = alert_set(c, &w, mask, K_DOWNLOADS, "WARNING", dl >= DOWNLOADS_OPEN,
+                       dl == 0 && (synced || !sync[0]), details, now_ms)) < 0)
         return r;
     int64_t failures = (play > 0 ? play : 0) + (mf > 0 ? mf : 0), errors = 0;
     bool none = play == 0 && mf == 0;

@@ -597,6 +597,12 @@ static int delete_tx(struct store_conn *c, void *ud)
                    "status = 'OPEN'",
                    (struct store_param[]){STORE_TEXT(tid), STORE_TEXT(id), STORE_TEXT(now)}, 3,
                    NULL);
+    if (r >= 0) /* no longer online: the offline sweep has nothing to look at */
+        r = store_exec(c,
+                       "UPDATE device_status SET is_online = 0, updated_at_utc = $3 WHERE "
+                       "tenant_id = $1 AND device_id = $2",
+                       (struct store_param[]){STORE_TEXT(tid), STORE_TEXT(id), STORE_TEXT(now)}, 3,
+                       NULL);
     if (r >= 0)
         r = store_exec(c,
                        "UPDATE device_commands SET status = 'EXPIRED', updated_at_utc = $3 "

@@ -14,10 +14,10 @@
  * SHA-256 stored in device_auth_tokens, and the pairing set COMPLETED, so the token is handed
  * out exactly once — a lost answer means pairing again.
  *
- * Codes are 8 characters of a 24-letter alphabet without look-alikes (no 0/O, 1/I/L, 2/Z,
- * 5/S, 6/G, 8/B), drawn with libsodium, shown as XXXX-XXXX and read back in any case, with or
- * without the dash: 24^8 ≈ 1.1e11 codes. The partial unique index on live (PENDING, CLAIMED)
- * codes decides collisions (INSERT … ON CONFLICT DO NOTHING, then another code), so a code
+ * Codes are 8 characters of a 24-letter alphabet without look-alikes (no 0/O, 1/I, 2/Z,
+ * 5/S, 6/G, 8/B; upper-case L stays), drawn with libsodium, shown as XXXX-XXXX and read back in any
+ * case, with or without the dash: 24^8 ≈ 1.1e11 codes. The partial unique index on live (PENDING,
+ * CLAIMED) codes decides collisions (INSERT … ON CONFLICT DO NOTHING, then another code), so a code
  * names one live pairing however many marqueed processes make them.
  *
  * The code is what a person reads off a screen, so it must not be enough to collect the
@@ -71,7 +71,8 @@
 #define APP_VERSION_MAX   64
 #define DEVICE_MODEL_MAX  128
 #define DEVICE_NAME_MAX   200
-#define ENDED_RECENTLY_MS (24LL * 3600 * 1000) /* how long a claim still says 409/410 */
+#define ENDED_RECENTLY_MS (24LL * 3600 * 1000)     /* how long a claim still says 409/410 */
+#define PAIRING_KEEP_MS   (7 * 24LL * 3600 * 1000) /* ended pairings are deleted after that */
 
 /* ---- codes and poll tokens (pure) -------------------------------------------------------- */
 
@@ -341,7 +342,7 @@ static int pairing_complete(struct store_conn *c, struct status_tx *x, const cha
                                 .actor_type = "DEVICE",
                                 .actor_id = device_id,
                                 .action = "device.token_issued",
-                                .resource_type = "device",
+                                .resource_type = "DEVICE",
                                 .resource_id = device_id,
                                 .venue_id = venue_id,
                                 .details = details};
@@ -545,7 +546,7 @@ static int claim_audit(struct store_conn *c, const struct claim_tx *x, const cha
                             .actor_id = x->actor->claims.sub,
                             .action = "device.paired",
                             .outcome = ok ? "SUCCESS" : "FAILURE",
-                            .resource_type = ok ? "device" : "device_pairing",
+                            .resource_type = ok ? "DEVICE" : "DEVICE_PAIRING",
                             .resource_id = ok ? x->device_id : pairing_id,
                             .venue_id = x->venue_id,
                             .details = details};
@@ -718,20 +719,28 @@ static int pairing_claim(struct http_request *req, void *ud)
 
 /* ---- expiry and registration ------------------------------------------------------------- */
 
-/* The ticker's "pairing-expiry" task: every PENDING pairing whose code expired, once a
- * minute (reads expire what they find anyway). */
+/* The ticker's "pairing-expiry" task, once a minute: every PENDING pairing whose code expired
+ * (reads expire what they find anyway); and the ended ones a week past their code's expiry
+ * are deleted — anyone may start pairings, so they must not pile up (the audit log keeps
+ * what was paired). */
 static int expiry_task(struct app *app, int64_t now_ms, json_t **ret)
 {
-    char now[TIMESTAMP_STR_LEN];
+    char now[TIMESTAMP_STR_LEN], old[TIMESTAMP_STR_LEN];
     ids_timestamp(now_ms, now);
+    ids_timestamp(now_ms - PAIRING_KEEP_MS, old);
     int r = store_query(app->store,
                         "UPDATE device_pairings SET status = 'EXPIRED', updated_at_utc = $1 "
                         "WHERE status = 'PENDING' AND expires_at_utc <= $1",
                         (struct store_param[]){STORE_TEXT(now)}, 1, NULL);
-    if (r < 0)
-        return r;
+    int gone = r < 0 ? r
+                     : store_query(app->store,
+                                   "DELETE FROM device_pairings WHERE status IN ('EXPIRED', "
+                                   "'COMPLETED') AND expires_at_utc < $1",
+                                   (struct store_param[]){STORE_TEXT(old)}, 1, NULL);
+    if (gone < 0)
+        return gone;
     if (ret)
-        *ret = json_pack("{s:i}", "expired", r);
+        *ret = json_pack("{s:i,s:i}", "expired", r, "deleted", gone);
     return 0;
 }
 

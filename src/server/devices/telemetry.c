@@ -11,23 +11,24 @@
  * (null), except the inventory: a player sends it when it changes, so a heartbeat without one
  * keeps the last ([] says "no files"). The server's receive time is authoritative (§30.9): it
  * is last_heartbeat_at_utc and devices.last_seen_at_utc; the device's clock is kept beside it
- * with the skew (device time − server time). Device times must still be sane (2000 up to a
- * day ahead of the server): anything else is a broken clock or a broken body, and a 400 says
- * which field. A device that was offline comes back online here, once the upsert holds its
- * row (the transition is recorded as an event, and its DEVICE_OFFLINE alert resolved:
- * alerts.c); a first heartbeat ever is no transition; going offline is the sweeper's.
+ * with the skew (device time − server time). A device that was offline comes back online here, once
+ * the upsert holds its row (the transition is recorded as an event, and its DEVICE_OFFLINE alert
+ * resolved: alerts.c); a first heartbeat ever is no transition; going offline is the sweeper's.
  *
  * An event batch holds at most 100 events (more: 413). Every event is checked against the
  * §27.8.3 table (a known type, else 422; a severity of the three, the device may rate an event
  * otherwise than the table; a timestamp; a payload object of at most 4 KiB) before any is
- * stored; an event may carry the device's own id (eventId, marquee's player always sends one),
- * unique per device, so a batch sent again after a lost answer adds nothing (INSERT … ON
- * CONFLICT DO NOTHING, on both backends); one without (§27.8.3's example has none) is stored
- * each time it comes. Device times are taken as they are, 1970 or 9999: the device's clock may
- * be wrong, and the server's receive time is the one marquee goes by (§30.9). Only a
- * batch that stored a DOWNLOAD_FAILED or ERROR event asks alerts.c to count.
+ * stored; each event has an id unique per device — the device's own (eventId, marquee's player
+ * always sends one) or, for one without (§27.8.3's example has none), "h:" and a digest of its
+ * type, time, severity and payload — so a batch sent again after a lost answer adds nothing
+ * (INSERT … ON CONFLICT DO NOTHING, on both backends). Device times are taken as they are, 1970 or
+ * 9999: the device's clock may be wrong, and the server's receive time is the one marquee goes by
+ * (§30.9). Only a batch that stored a DOWNLOAD_FAILED or ERROR event asks alerts.c to count.
  *
- * Both player routes are HTTP_DEVICE_SELF_CHECK: the transaction's first statement reads the
+ * Both player routes are HTTP_DEVICE_SELF_CHECK: the transaction's first statement is an UPDATE
+ * of the device's row that holds only while the device is live (device_hold), so it both says
+ * whether the token is still good and locks the row: a removal committing meanwhile waits, or
+ * is seen (on PostgreSQL a plain read would let a report land after the delete). It reads the
  * device and whether its token is still good, instead of the guard's own query.
  */
 #include <errno.h>
@@ -41,6 +42,7 @@
 #include "clock.h"
 #include "devices/devices-internal.h"
 #include "devices/devices.h"
+#include "hash.h"
 #include "http/http.h"
 #include "ids.h"
 #include "macro.h"
@@ -182,6 +184,25 @@ static bool only(struct check *ck, json_t *o, const char *prefix, const char *co
 }
 
 /* ---- the device ---------------------------------------------------------------------------- */
+
+/* The device of the token, held: 1 if it is still live (see DESIGN), its row then locked for
+ * the transaction, with its last-seen time and app version set when @app_version is given; 0
+ * if it is gone; -errno. */
+static int device_hold(struct store_conn *c, const struct token_claims *cl, const char *now,
+                       const char *app_version)
+{
+    const struct store_param p[] = {STORE_TEXT(cl->tid), STORE_TEXT(cl->did), STORE_TEXT(cl->vid),
+                                    STORE_TEXT(now), STORE_TEXT(app_version ? app_version : "")};
+    int r = store_exec(c,
+                       "UPDATE devices SET last_seen_at_utc = CASE WHEN $5 = '' THEN "
+                       "last_seen_at_utc ELSE $4 END, app_version = CASE WHEN $5 = '' THEN "
+                       "app_version ELSE $5 END WHERE tenant_id = $1 AND device_id = $2 AND "
+                       "venue_id = $3 AND deleted_at_utc IS NULL AND status = 'ACTIVE' AND "
+                       "EXISTS (SELECT 1 FROM tenants t WHERE t.tenant_id = $1 AND "
+                       "t.status = 'ACTIVE')",
+                       p, ARRAY_SIZE(p), NULL);
+    return r < 0 ? r : r == 1;
+}
 
 /* ---- POST /v1/player/heartbeat ------------------------------------------------------------- */
 
@@ -332,7 +353,6 @@ static struct store_param opt_int(const struct heartbeat *hb, int i)
 }
 
 struct heartbeat_tx {
-    struct http_request *req;
     const struct token_claims *cl;
     const struct heartbeat *hb;
     int64_t now_ms;
@@ -343,13 +363,13 @@ static int heartbeat_tx(struct store_conn *c, void *ud)
 {
     struct heartbeat_tx *x = ud;
     const struct heartbeat *hb = x->hb;
-    int r = auth_device_live(c, x->cl);
+    char now[TIMESTAMP_STR_LEN];
+    ids_timestamp(x->now_ms, now);
+    int r = device_hold(c, x->cl, now, hb->app_version);
     if (r <= 0) {
         x->gone = r == 0;
         return r;
     }
-    char now[TIMESTAMP_STR_LEN];
-    ids_timestamp(x->now_ms, now);
     const struct store_param p[] = {
         STORE_TEXT(x->cl->did),
         STORE_TEXT(x->cl->tid),
@@ -415,14 +435,6 @@ static int heartbeat_tx(struct store_conn *c, void *ud)
         p, ARRAY_SIZE(p), NULL);
     if (r < 0)
         return r;
-    r = store_exec(c,
-                   "UPDATE devices SET last_seen_at_utc = $3, app_version = $4 WHERE "
-                   "tenant_id = $1 AND device_id = $2",
-                   (struct store_param[]){STORE_TEXT(x->cl->tid), STORE_TEXT(x->cl->did),
-                                          STORE_TEXT(now), STORE_TEXT(hb->app_version)},
-                   4, NULL);
-    if (r < 0)
-        return r;
     if ((r = telemetry_went_online(c, x->cl, x->now_ms)) < 0)
         return r;
     return alerts_after_heartbeat(c, x->cl, x->now_ms);
@@ -438,7 +450,7 @@ static int heartbeat_post(struct http_request *req, void *ud)
         free(hb.inventory);
         return check_reply(req, &ck);
     }
-    struct heartbeat_tx x = {.req = req, .cl = &auth_actor(req)->claims, .hb = &hb, .now_ms = now};
+    struct heartbeat_tx x = {.cl = &auth_actor(req)->claims, .hb = &hb, .now_ms = now};
     int r = store_tx(app->store, 0, heartbeat_tx, &x);
     free(hb.inventory);
     if (x.gone)
@@ -473,6 +485,7 @@ static const char *const severities[] = {"INFO", "WARNING", "ERROR", NULL};
 
 struct event {
     const char *id, *type, *severity;
+    char derived[44]; /* "h:" + 40 hex digits: the id of an event that came without one */
     char time[TIMESTAMP_STR_LEN];
     char *payload; /* compact JSON, owned */
 };
@@ -529,8 +542,18 @@ static bool events_read(struct check *ck, json_t *b, struct event **ret, size_t 
         if (!ev[i].payload || strlen(ev[i].payload) > PAYLOAD_MAX_BYTES)
             return bad(ck, 400, "INVALID_FIELD", "must be at most 4096 bytes of JSON", "%spayload",
                        prefix);
+        if (!ev[i].id) {
+            /* the same event sent again (type, time, severity, payload) is the same event */
+            _cleanup_free_ char *text =
+                xasprintf("%s|%s|%s|%s", ev[i].type, ev[i].time, ev[i].severity, ev[i].payload);
+            char hex[HASH_SHA256_HEX_LEN];
+            hash_sha256_hex(text, strlen(text), hex);
+            snprintf(ev[i].derived, sizeof(ev[i].derived), "h:%.40s", hex);
+            ev[i].id = ev[i].derived;
+            continue;
+        }
         for (size_t k = 0; k < i; k++)
-            if (ev[i].id && ev[k].id && !strcmp(ev[k].id, ev[i].id))
+            if (ev[k].id != ev[k].derived && !strcmp(ev[k].id, ev[i].id))
                 return bad(ck, 400, "INVALID_FIELD", "repeats the id of an earlier event",
                            "%seventId", prefix);
     }
@@ -549,13 +572,13 @@ struct events_tx {
 static int events_tx(struct store_conn *c, void *ud)
 {
     struct events_tx *x = ud;
-    int r = auth_device_live(c, x->cl);
+    char now[TIMESTAMP_STR_LEN];
+    ids_timestamp(x->now_ms, now);
+    int r = device_hold(c, x->cl, now, NULL);
     if (r <= 0) {
         x->gone = r == 0;
         return r;
     }
-    char now[TIMESTAMP_STR_LEN];
-    ids_timestamp(x->now_ms, now);
     x->added = x->watched = 0;
     for (size_t i = 0; i < x->n; i++) {
         char id[UUID_STR_LEN];
