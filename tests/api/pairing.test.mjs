@@ -487,6 +487,44 @@ describe(`device pairing (${BACKEND})`, () => {
         }
     });
 
+    it('at most 10,000 pairings wait at once, whoever started them: then 503 PAIRING_BUSY with Retry-After', async () => {
+        // 9,999 live ones, made with SQL (codes Z0000001…: Z is outside the alphabet, so no
+        // start can draw one)
+        const expires = new Date(Date.now() + 3600 * 1000).toISOString();
+        const now = new Date().toISOString();
+        const cols = `pairing_id, pairing_code, device_hardware_id, status, expires_at_utc, created_at_utc, updated_at_utc`;
+        const live = await sql('SELECT count(*) FROM device_pairings WHERE status = \'PENDING\'').then(Number);
+        const n = 9999 - live;
+        await sql(BACKEND === 'postgresql'
+            ? `INSERT INTO device_pairings (${cols}) SELECT 'cap-' || i, 'Z' || lpad(i::text, 7, '0'),
+                'hw-cap-' || i, 'PENDING', '${expires}', '${now}', '${now}' FROM generate_series(1, ${n}) AS i`
+            : `WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ${n})
+                INSERT INTO device_pairings (${cols}) SELECT 'cap-' || i, printf('Z%07d', i), 'hw-cap-' || i,
+                'PENDING', '${expires}', '${now}', '${now}' FROM k`);
+        try {
+            await start(); // the 10,000th
+            const r = await startRaw({ deviceHardwareId: `hw-${randomUUID()}` });
+            assertProblem(r.res, r.text, { status: 503, code: 'PAIRING_BUSY' });
+            assert.equal(r.res.headers.get('retry-after'), '60');
+        } finally {
+            await sql(`DELETE FROM device_pairings WHERE pairing_id LIKE 'cap-%'`);
+        }
+        await start(); // room again
+    });
+
+    it('ended pairings are deleted a week after their code expired; younger ones are kept', async () => {
+        const old = await start();
+        const young = await start();
+        await sql(`UPDATE device_pairings SET status = 'EXPIRED', expires_at_utc = '${new Date(Date.now() - 8 * 86400000).toISOString()}'
+            WHERE pairing_id = '${old.pairingId}'`);
+        await sql(`UPDATE device_pairings SET status = 'EXPIRED', expires_at_utc = '${new Date(Date.now() - 6 * 86400000).toISOString()}'
+            WHERE pairing_id = '${young.pairingId}'`);
+        const job = ok(await call('POST', '/v1/_test/jobs/pairing-expiry', null));
+        assert.ok(job.deleted >= 1, JSON.stringify(job));
+        assert.equal(await sql(`SELECT count(*) FROM device_pairings WHERE pairing_id = '${old.pairingId}'`), '0');
+        assert.equal(await sql(`SELECT status FROM device_pairings WHERE pairing_id = '${young.pairingId}'`), 'EXPIRED');
+    });
+
     it('expiry: the pairing-expiry job marks what nobody read', async () => {
         const p = await start();
         const q = await start();

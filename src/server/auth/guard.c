@@ -168,7 +168,9 @@ static int rate_limit(struct app *app, struct http_request *req, const struct ht
     if (!scope)
         return -EINVAL;
     if (!strcmp(scope, "ip")) {
-        snprintf(key, sizeof(key), "%s", http_req_client_ip(req));
+        char ip[RATELIMIT_IP_KEY_LEN];
+        ratelimit_ip_key(http_req_client_ip(req), ip);
+        snprintf(key, sizeof(key), "%s", ip);
     } else if (actor && !strcmp(scope, "tenant")) {
         snprintf(key, sizeof(key), "%s", actor->claims.tid);
     } else if (actor && (!strcmp(scope, "user") || !strcmp(scope, "device"))) {

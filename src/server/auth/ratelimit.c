@@ -54,6 +54,7 @@
  */
 #include "auth/ratelimit.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -180,6 +181,21 @@ static void gcra_hit(struct gcra *g, const struct ratelimit_rule *rule, int64_t 
     *g = (struct gcra){
         .tat_ms = now + debt / limit, .tat_frac = (uint32_t)(debt % limit), .limit = rule->limit};
     *ret = r;
+}
+
+/* ---- keys ---------------------------------------------------------------------------------- */
+
+void ratelimit_ip_key(const char *ip, char out[RATELIMIT_IP_KEY_LEN])
+{
+    struct in6_addr a;
+    if (ip && strchr(ip, ':') && inet_pton(AF_INET6, ip, &a) == 1 && !IN6_IS_ADDR_V4MAPPED(&a)) {
+        memset(a.s6_addr + 8, 0, 8);
+        char text[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, &a, text, sizeof(text));
+        snprintf(out, RATELIMIT_IP_KEY_LEN, "%s/64", text);
+        return;
+    }
+    snprintf(out, RATELIMIT_IP_KEY_LEN, "%s", ip ? ip : "");
 }
 
 /* ---- memory backend: table ----------------------------------------------------------------- */

@@ -117,3 +117,13 @@ struct ratelimit_memory_stats {
  * backend). *ret untouched on failure.
  */
 int ratelimiter_memory_stats(struct ratelimiter *rl, struct ratelimit_memory_stats *ret);
+
+#define RATELIMIT_IP_KEY_LEN 64 /* "xxxx:xxxx:xxxx:xxxx::/64" and any IPv4 fit */
+
+/**
+ * The key a client address counts under for the per-IP classes: an IPv4 address (or an
+ * IPv4-mapped IPv6 one) as itself, an IPv6 address as its /64 — one subscriber's allocation,
+ * whose 2^64 addresses would otherwise each get a quota of their own. Anything unparsable is
+ * used as it is (truncated to fit).
+ */
+void ratelimit_ip_key(const char *ip, char out[RATELIMIT_IP_KEY_LEN]);

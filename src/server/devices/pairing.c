@@ -71,7 +71,8 @@
 #define APP_VERSION_MAX   64
 #define DEVICE_MODEL_MAX  128
 #define DEVICE_NAME_MAX   200
-#define ENDED_RECENTLY_MS (24LL * 3600 * 1000)     /* how long a claim still says 409/410 */
+#define ENDED_RECENTLY_MS (24LL * 3600 * 1000) /* how long a claim still says 409/410 */
+#define PENDING_MAX       10000 /* live PENDING pairings at once, all clients together */
 #define PAIRING_KEEP_MS   (7 * 24LL * 3600 * 1000) /* ended pairings are deleted after that */
 
 /* ---- codes and poll tokens (pure) -------------------------------------------------------- */
@@ -157,14 +158,30 @@ struct start_tx {
     char secret_hash[HASH_SHA256_HEX_LEN];
     char now[TIMESTAMP_STR_LEN], expires[TIMESTAMP_STR_LEN];
     char code[CODE_LEN + 1];
+    bool busy; /* PENDING_MAX reached: 503 */
 };
 
 static int start_tx(struct store_conn *c, void *ud)
 {
     struct start_tx *x = ud;
+    /* anyone may start pairings: at most PENDING_MAX live at once, whoever asks (the per-IP
+     * limit bounds one client, this bounds them all) */
+    struct store_result *res = NULL;
+    int r = store_exec(c,
+                       "SELECT count(*) FROM device_pairings WHERE status = 'PENDING' AND "
+                       "expires_at_utc > $1",
+                       (struct store_param[]){STORE_TEXT(x->now)}, 1, &res);
+    if (r < 0)
+        return r;
+    int64_t live = 0;
+    store_result_int(res, 0, 0, &live);
+    store_result_free(res);
+    if (live >= PENDING_MAX) {
+        x->busy = true;
+        return 0;
+    }
     /* the screen shows one code at a time: a new start retires the hardware's older ones */
-    int r =
-        store_exec(c,
+    r = store_exec(c,
                    "UPDATE device_pairings SET status = 'EXPIRED', updated_at_utc = $2 "
                    "WHERE device_hardware_id = $1 AND status = 'PENDING'",
                    (struct store_param[]){STORE_TEXT(x->hardware_id), STORE_TEXT(x->now)}, 2, NULL);
@@ -224,9 +241,14 @@ static int pairing_start(struct http_request *req, void *ud)
     ids_timestamp(now, x.now);
     ids_timestamp(now + x.app->cfg.pairing_code_ttl_s * 1000, x.expires);
     r = store_tx(x.app->store, 0, start_tx, &x);
-    if (r < 0) {
+    if (r < 0 || x.busy) {
         sodium_memzero(poll, sizeof(poll));
-        return r;
+        if (r < 0)
+            return r;
+        http_reply_header(req, "Retry-After", "60");
+        return http_reply_problem(req, 503, "PAIRING_BUSY",
+                                  "Too many pairings are waiting to be claimed; try again later.",
+                                  NULL);
     }
     char shown[CODE_LEN + 2];
     code_display(x.code, shown);

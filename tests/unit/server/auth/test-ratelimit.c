@@ -593,6 +593,31 @@ static void threads_count_exactly(void **state _unused_)
     ratelimiter_free(rl);
 }
 
+/* Per-IP keys: IPv4 as itself, IPv6 by its /64 (one subscriber's allocation). */
+static void ip_keys_group_ipv6_by_64(void **state _unused_)
+{
+    static const struct {
+        const char *ip, *key;
+    } cases[] = {
+        {"127.0.0.1", "127.0.0.1"},
+        {"203.0.113.9", "203.0.113.9"},
+        {"::1", "::/64"},
+        {"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+        {"2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"},
+        {"2001:db8:1:3::1", "2001:db8:1:3::/64"},
+        {"::ffff:192.0.2.7", "::ffff:192.0.2.7"},
+        {"not an address", "not an address"},
+        {"", ""},
+    };
+    char key[RATELIMIT_IP_KEY_LEN];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ratelimit_ip_key(cases[i].ip, key);
+        assert_string_equal(key, cases[i].key);
+    }
+    ratelimit_ip_key(NULL, key);
+    assert_string_equal(key, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -612,6 +637,7 @@ int main(void)
         cmocka_unit_test(matches_a_reference_model),
         cmocka_unit_test(other_backends_plug_in),
         cmocka_unit_test(threads_count_exactly),
+        cmocka_unit_test(ip_keys_group_ipv6_by_64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
