@@ -11,12 +11,14 @@ PACKAGES=(
     # libraries marqueed links
     libmicrohttpd-dev libjansson-dev libjwt-dev libsodium-dev libssl-dev
     libsqlite3-dev libpq-dev zlib1g-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
+    # libraries marquee-player links (libcurl also drives bench/curl-load)
+    libcurl4-openssl-dev
     # test media is made at test time with the ffmpeg command-line tool (also the bench reference)
     ffmpeg
     # tests: unit, API (node:test), PostgreSQL server started by the harness
     libcmocka-dev nodejs postgresql curl ca-certificates procps util-linux
-    # benchmarks (libcurl: bench/curl-load, the load generator of the rows wrk cannot drive)
-    wrk nginx-light libcurl4-openssl-dev
+    # benchmarks
+    wrk nginx-light
 )
 
 missing=()
