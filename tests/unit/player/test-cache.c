@@ -48,15 +48,7 @@
 #define PROPERTY_SEED 0x2545f4914f6cdd1dull
 #endif
 
-static uint64_t rng_state = PROPERTY_SEED;
-
-static uint32_t rnd(uint32_t n)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state % n);
-}
+#include "../rng.h" /* after PROPERTY_SEED */
 
 /* ---- policy: helpers ----------------------------------------------------------------------- */
 

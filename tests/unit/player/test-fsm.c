@@ -988,15 +988,7 @@ static void refused(void **state)
 #endif
 #define STEPS 400
 
-static uint64_t rng_state = PROPERTY_SEED;
-
-static uint32_t rnd(uint32_t n)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)((rng_state >> 16) % n);
-}
+#include "../rng.h" /* after PROPERTY_SEED */
 
 struct wslot {
     bool present, playable, complete;

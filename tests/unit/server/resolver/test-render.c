@@ -103,15 +103,7 @@ static bool tag_well_formed(const char *tag)
 #define ORDERS    5
 #define MAX_SLOTS 40
 
-static uint64_t rng_state = PROPERTY_SEED;
-
-static uint32_t rnd(uint32_t n)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state % n);
-}
+#include "../../rng.h" /* after PROPERTY_SEED */
 
 static const char *const prop_zones[] = {
     "Europe/London", "America/New_York", "Australia/Lord_Howe",

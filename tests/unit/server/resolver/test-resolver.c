@@ -418,15 +418,7 @@ static void dst_sao_paulo(void **state)
 #define PROPERTY_SEED 0x9e3779b97f4a7c15ull
 #endif
 
-static uint64_t rng_state = PROPERTY_SEED;
-
-static uint32_t rnd(uint32_t n)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state % n);
-}
+#include "../../rng.h" /* after PROPERTY_SEED */
 
 static const char *const prop_zones[] = {
     "Europe/London", "America/New_York",  "Australia/Lord_Howe", "Asia/Kolkata",
