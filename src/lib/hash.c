@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* hash.c — SHA-256 and HMAC-SHA256 as hex; see hash.h. OpenSSL's libcrypto underneath: it
- * uses the CPU's SHA extensions, several times libsodium's portable SHA-256 on media files. */
+/* hash.c — SHA-256 and HMAC-SHA256 as hex; see hash.h. SHA-256 is OpenSSL's libcrypto (it uses the
+ * CPU's SHA extensions, several times libsodium's portable SHA-256 on media files); HMAC, on
+ * short inputs only, is libsodium's. */
 #include "hash.h"
 
 #include <errno.h>
@@ -11,8 +12,8 @@
 #include <pthread.h>
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/sha.h>
+#include <sodium.h>
 
 static void to_hex(const unsigned char *md, size_t n, char *out)
 {
@@ -82,11 +83,16 @@ out:
     return r;
 }
 
+/* libsodium's HMAC-SHA256: OpenSSL 3's one-shot HMAC() fetches its algorithms on every call,
+ * which costs more than signing a short URL (every item of every manifest resolution). */
 void hash_hmac_sha256_hex(const void *key, size_t key_len, const void *data, size_t len,
                           char out[HASH_SHA256_HEX_LEN])
 {
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    unsigned md_len = sizeof(md);
-    HMAC(EVP_sha256(), key, (int)key_len, data, len, md, &md_len);
+    unsigned char md[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256_state st;
+    crypto_auth_hmacsha256_init(&st, key, key_len);
+    crypto_auth_hmacsha256_update(&st, data, len);
+    crypto_auth_hmacsha256_final(&st, md);
+    sodium_memzero(&st, sizeof(st));
     to_hex(md, sizeof(md), out);
 }
