@@ -65,6 +65,6 @@ int auth_guard(struct http_request *req, const struct http_route *route, void *u
 int auth_device_gone(struct http_request *req);
 
 /** 1 if the device of device token @cl is still registered as the token says — live, ACTIVE,
- *  in the token's venue, of an ACTIVE tenant (§25.7) — 0 if not, or -errno; on @c, so a
- *  HTTP_DEVICE_SELF_CHECK handler asks it inside its own transaction. */
+ *  in the token's venue, of an ACTIVE tenant (§25.7) — 0 if not, or -errno; on @c, so a caller
+ *  can ask it inside its own transaction (pairing, before it issues a device's token). */
 int auth_device_live(struct store_conn *c, const struct token_claims *cl);

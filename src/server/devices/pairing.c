@@ -295,29 +295,16 @@ static int pairing_expire_one(struct store_conn *c, const char *pairing_id, cons
     return r < 0 ? r : 0;
 }
 
-/* 1 if @sql finds a row, 0 if not, -errno. */
-static int row_exists(struct store_conn *c, const char *sql, const struct store_param *p, size_t n)
-{
-    struct store_result *res = NULL;
-    int r = store_exec(c, sql, p, n, &res);
-    if (r < 0)
-        return r;
-    r = store_result_rows(res) > 0;
-    store_result_free(res);
-    return r;
-}
-
-/* 1 if the device a claim made is still registered as it was made, 0 if not, -errno. */
+/* 1 if the device a claim made is still registered as it was made (the guard's rule for its
+ * token), 0 if not, -errno. */
 static int device_still_live(struct store_conn *c, const char *tenant_id, const char *venue_id,
                              const char *device_id)
 {
-    return row_exists(
-        c,
-        "SELECT 1 FROM devices d JOIN tenants t ON t.tenant_id = d.tenant_id "
-        "WHERE d.tenant_id = $1 AND d.device_id = $2 AND d.venue_id = $3 AND "
-        "d.deleted_at_utc IS NULL AND d.status = 'ACTIVE' AND t.status = 'ACTIVE'",
-        (struct store_param[]){STORE_TEXT(tenant_id), STORE_TEXT(device_id), STORE_TEXT(venue_id)},
-        3);
+    struct token_claims cl = {.device = true};
+    snprintf(cl.tid, sizeof(cl.tid), "%s", tenant_id);
+    snprintf(cl.vid, sizeof(cl.vid), "%s", venue_id);
+    snprintf(cl.did, sizeof(cl.did), "%s", device_id);
+    return auth_device_live(c, &cl);
 }
 
 /* CLAIMED → COMPLETED: the device token, its hash stored, the pairing done. *@ret_status is
