@@ -92,7 +92,7 @@ struct cache {
     sqlite3_stmt *stmt[_SQL_MAX];
 };
 
-static bool asset_id_valid(const char *id)
+bool cache_asset_id_valid(const char *id)
 {
     size_t n = id ? strlen(id) : 0;
     if (n == 0 || n > CACHE_ASSET_ID_MAX)
@@ -106,8 +106,7 @@ static bool asset_id_valid(const char *id)
     return true;
 }
 
-/* 64 hex digits of either case, written in lower case to @out. */
-static int sha256_normalize(const char *s, char out[HASH_SHA256_HEX_LEN])
+int cache_sha256_normalize(const char *s, char out[HASH_SHA256_HEX_LEN])
 {
     if (!s || strlen(s) != HASH_SHA256_HEX_LEN - 1)
         return -EINVAL;
@@ -130,7 +129,7 @@ static bool time_valid(int64_t t)
 
 int cache_asset_path(const struct cache *c, const char *asset_id, char **ret)
 {
-    if (!asset_id_valid(asset_id))
+    if (!cache_asset_id_valid(asset_id))
         return -EINVAL;
     *ret = xasprintf("%s/%s", c->assets_dir, asset_id);
     return 0;
@@ -138,7 +137,7 @@ int cache_asset_path(const struct cache *c, const char *asset_id, char **ret)
 
 int cache_part_path(const struct cache *c, const char *asset_id, char **ret)
 {
-    if (!asset_id_valid(asset_id))
+    if (!cache_asset_id_valid(asset_id))
         return -EINVAL;
     *ret = xasprintf("%s/%s.part", c->tmp_dir, asset_id);
     return 0;
@@ -233,7 +232,7 @@ static int row_read(sqlite3_stmt *s, struct cache_entry *ret)
     const char *ts = (const char *)sqlite3_column_text(s, 4);
     struct cache_entry e = {.bytes = (uint64_t)sqlite3_column_int64(s, 3)};
     int64_t ms;
-    if (!asset_id_valid(id) || !state || sha256_normalize(sha, e.sha256) < 0 ||
+    if (!cache_asset_id_valid(id) || !state || cache_sha256_normalize(sha, e.sha256) < 0 ||
         sqlite3_column_int64(s, 3) < 0 || ids_timestamp_parse(ts, &ms) < 0)
         return -EUCLEAN;
     if (strcmp(state, "READY") == 0)
@@ -250,7 +249,7 @@ static int row_read(sqlite3_stmt *s, struct cache_entry *ret)
 
 int cache_get(struct cache *c, const char *asset_id, struct cache_entry *ret)
 {
-    if (!asset_id_valid(asset_id))
+    if (!cache_asset_id_valid(asset_id))
         return -EINVAL;
     sqlite3_stmt *s = stmt_begin(c, SQL_GET, asset_id);
     int rc = sqlite3_step(s);
@@ -462,8 +461,8 @@ static int not_ready_check(struct cache *c, const char *asset_id, const char *sh
                            uint64_t bytes, int64_t now_utc, char ret_sha[HASH_SHA256_HEX_LEN],
                            struct cache_entry *ret_old)
 {
-    if (!asset_id_valid(asset_id) || bytes > INT64_MAX || !time_valid(now_utc) ||
-        sha256_normalize(sha256, ret_sha) < 0)
+    if (!cache_asset_id_valid(asset_id) || bytes > INT64_MAX || !time_valid(now_utc) ||
+        cache_sha256_normalize(sha256, ret_sha) < 0)
         return -EINVAL;
     struct cache_entry old = {0};
     int r = cache_get(c, asset_id, &old);
@@ -524,7 +523,7 @@ int cache_commit(struct cache *c, const char *asset_id, const char *sha256, uint
 
 int cache_touch(struct cache *c, const char *asset_id, int64_t now_utc)
 {
-    if (!asset_id_valid(asset_id) || !time_valid(now_utc))
+    if (!cache_asset_id_valid(asset_id) || !time_valid(now_utc))
         return -EINVAL;
     sqlite3_stmt *s = stmt_begin(c, SQL_TOUCH, asset_id);
     bind_time(s, 2, now_utc);
@@ -551,7 +550,7 @@ int cache_remove(struct cache *c, const char *asset_id)
 int cache_verify(struct cache *c, const char *asset_id, const char *expect_sha256)
 {
     char expect[HASH_SHA256_HEX_LEN];
-    if (expect_sha256 && sha256_normalize(expect_sha256, expect) < 0)
+    if (expect_sha256 && cache_sha256_normalize(expect_sha256, expect) < 0)
         return -EINVAL;
     struct cache_entry e;
     int r = cache_get(c, asset_id, &e);
@@ -695,7 +694,7 @@ static int reconcile_assets(struct reconcile *rc, bool dirty)
     size_t n = 0;
     int r = dir_names(rc->c->assets_dir, &names, &n);
     for (size_t i = 0; r == 0 && i < n; i++) {
-        bool valid = asset_id_valid(names[i]);
+        bool valid = cache_asset_id_valid(names[i]);
         if (valid) {
             struct cache_entry e;
             int g = cache_get(rc->c, names[i], &e);
@@ -740,7 +739,7 @@ static int part_keep(struct reconcile *rc, const char *name, const struct stat *
     if (len <= 5 || strcmp(name + len - 5, ".part") != 0 || !S_ISREG(st->st_mode))
         return 0;
     _cleanup_free_ char *id = xstrndup(name, len - 5);
-    if (!asset_id_valid(id))
+    if (!cache_asset_id_valid(id))
         return 0;
     struct cache_entry e;
     int r = cache_get(rc->c, id, &e);
@@ -808,10 +807,10 @@ int cache_reconcile(struct cache *c, const struct cache_want *want, size_t n_wan
         return -EINVAL;
     _cleanup_free_ struct want_ix *ix = xmalloc(MAX(n_want, (size_t)1) * sizeof(*ix));
     for (size_t i = 0; i < n_want; i++) {
-        if (!asset_id_valid(want[i].asset_id) || want[i].bytes > INT64_MAX)
+        if (!cache_asset_id_valid(want[i].asset_id) || want[i].bytes > INT64_MAX)
             return -EINVAL;
         ix[i] = (struct want_ix){.asset_id = want[i].asset_id, .bytes = want[i].bytes, .order = i};
-        if (sha256_normalize(want[i].sha256, ix[i].sha256) < 0)
+        if (cache_sha256_normalize(want[i].sha256, ix[i].sha256) < 0)
             return -EINVAL;
     }
     qsort(ix, n_want, sizeof(*ix), want_cmp);

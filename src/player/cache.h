@@ -62,6 +62,12 @@
 #define CACHE_HIGH_WATER_PERCENT 90
 /** The longest assetId the index takes: [A-Za-z0-9_-], it names a file. */
 #define CACHE_ASSET_ID_MAX 64
+
+/** Whether @id can name an asset here: 1 to CACHE_ASSET_ID_MAX of [A-Za-z0-9_-] (it becomes a
+ *  file name). */
+bool cache_asset_id_valid(const char *id);
+/** 64 hex digits of either case into @out in lower case; 0, or -EINVAL. */
+int cache_sha256_normalize(const char *s, char out[HASH_SHA256_HEX_LEN]);
 /** The latest instant the index stores (9999-12-31T23:59:59Z); the earliest is the epoch. */
 #define CACHE_TIME_MAX INT64_C(253402300799)
 

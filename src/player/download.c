@@ -215,37 +215,6 @@ static ssize_t job_find(const struct dl *e, const char *asset_id)
     return -1;
 }
 
-static bool asset_id_valid(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > CACHE_ASSET_ID_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '_'))
-            return false;
-    }
-    return true;
-}
-
-/* 64 hex digits, lowered into @out. */
-static bool sha256_lower(const char *s, char out[HASH_SHA256_HEX_LEN])
-{
-    if (!s || strlen(s) != HASH_SHA256_HEX_LEN - 1)
-        return false;
-    for (size_t i = 0; i < HASH_SHA256_HEX_LEN - 1; i++) {
-        char ch = s[i];
-        if (ch >= 'A' && ch <= 'F')
-            ch = (char)(ch - 'A' + 'a');
-        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
-            return false;
-        out[i] = ch;
-    }
-    out[HASH_SHA256_HEX_LEN - 1] = '\0';
-    return true;
-}
-
 static bool url_valid(const char *u)
 {
     if (!u || strnlen(u, DL_URL_MAX + 1) > DL_URL_MAX)
@@ -256,8 +225,8 @@ static bool url_valid(const char *u)
 int dl_add(struct dl *e, const struct dl_job *job)
 {
     char sha[HASH_SHA256_HEX_LEN];
-    if (!e || !job || !asset_id_valid(job->asset_id) || !url_valid(job->url) ||
-        !sha256_lower(job->sha256, sha) || job->bytes > INT64_MAX ||
+    if (!e || !job || !cache_asset_id_valid(job->asset_id) || !url_valid(job->url) ||
+        cache_sha256_normalize(job->sha256, sha) < 0 || job->bytes > INT64_MAX ||
         (unsigned)job->priority >= DL_PRIO_COUNT)
         return -EINVAL;
     ssize_t i = job_find(e, job->asset_id);

@@ -60,6 +60,7 @@
 
 #include <jansson.h>
 
+#include "fsx.h"
 #include "jsonx.h"
 #include "macro.h"
 
@@ -856,14 +857,9 @@ int manifest_store_open(const char *data_dir, bool read_only, struct manifest_st
 {
     _cleanup_free_ char *path = xasprintf("%s/manifests", data_dir);
     if (!read_only) {
-        if (mkdir(path, 0700) == 0) {
-            /* the new directory's own entry must survive a power cut too */
-            _cleanup_close_ int parent = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (parent < 0 || fsync(parent) < 0)
-                return -errno;
-        } else if (errno != EEXIST) {
-            return -errno;
-        }
+        int r = fsx_mkdir(path, 0700); /* its entry in data_dir made durable too */
+        if (r < 0)
+            return r;
     }
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 && !(read_only && errno == ENOENT))
