@@ -127,8 +127,8 @@ int app_start_background(struct app *app)
 
 void app_release(struct app *app)
 {
-    content_release(app); /* its threads use the store and the server: stop them first */
-    ticker_stop(app);
+    ticker_stop(app); /* its tasks use content, the store and the server: stop it first */
+    content_release(app); /* its threads use the store and the server: stop them next */
     app->http = http_server_free(app->http);
     manifest_release(app);
     app->token_keys = token_keys_free(app->token_keys);

@@ -14,7 +14,6 @@
 #include "app.h"
 #include "auth/auth.h"
 #include "clock.h"
-#include "content/content.h"
 #include "http/http.h"
 #include "macro.h"
 #include "resolver/manifest.h"
@@ -130,13 +129,7 @@ static int job_run(struct http_request *req, void *ud)
     struct app *app = ud;
     const char *name = http_req_param(req, "name");
     json_t *result = NULL;
-    int r;
-    if (!strcmp(name, "asset-timeouts"))
-        r = jobs_asset_timeouts(content_of(app), &result);
-    else if (!strcmp(name, "storage-cleanup"))
-        r = jobs_storage_cleanup(content_of(app), &result);
-    else
-        r = ticker_run(app, name, &result); /* -ENOENT: 404 */
+    int r = ticker_run(app, name, &result); /* -ENOENT: 404 */
     if (r < 0)
         return r;
     return http_reply_json(req, 200, result ? result : json_object());

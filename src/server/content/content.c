@@ -29,11 +29,6 @@ int content_register(struct app *app)
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_init(&c->store_lock, NULL);
     pthread_cond_init(&c->wake, NULL);
-    pthread_condattr_t ca; /* the jobs thread waits on the monotonic clock */
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->jobs_wake, &ca);
-    pthread_condattr_destroy(&ca);
     app->content = c;
 
     char exe[PATH_MAX];
@@ -44,7 +39,7 @@ int content_register(struct app *app)
     c->self_exe = xstrdup(exe);
 
     int r;
-    if ((r = assets_register(app)) < 0)
+    if ((r = assets_register(app)) < 0 || (r = jobs_register(app)) < 0)
         return r;
     return origin_register(app);
 }
@@ -65,10 +60,7 @@ int content_start(struct app *app)
         log_msg(LOG_ERROR, "media_signing_key_invalid", "%s", problem);
         return r;
     }
-    r = worker_start(c, (unsigned)app->cfg.media_workers);
-    if (r >= 0)
-        r = jobs_start(c);
-    return r;
+    return worker_start(c, (unsigned)app->cfg.media_workers);
 }
 
 void content_release(struct app *app)
@@ -76,7 +68,6 @@ void content_release(struct app *app)
     struct content *c = app->content;
     if (!c)
         return;
-    jobs_stop(c);
     worker_stop(c);
     for (size_t i = 0; i < c->n_busy; i++)
         free(c->busy_uploads[i]);
@@ -91,7 +82,6 @@ void content_release(struct app *app)
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->store_lock);
     pthread_cond_destroy(&c->wake);
-    pthread_cond_destroy(&c->jobs_wake);
     free(c);
     app->content = NULL;
 }

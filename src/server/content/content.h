@@ -62,9 +62,6 @@ struct content {
     _Atomic bool stopping; /* read without the lock by workers watching a child */
     pthread_t *workers;
     size_t n_workers;
-    pthread_t jobs_thread;
-    bool jobs_started;
-    pthread_cond_t jobs_wake;
 
     pthread_mutex_t store_lock; /* object placement vs. garbage collection */
 
@@ -156,5 +153,5 @@ int worker_enqueue_pending(struct content *c);
 int jobs_asset_timeouts(struct content *c, json_t **ret);
 /** Runs the storage clean-up now (retention, soft-delete purge, store GC). */
 int jobs_storage_cleanup(struct content *c, json_t **ret);
-int jobs_start(struct content *c);
-void jobs_stop(struct content *c);
+/** Puts the timeouts (every minute) and the storage clean-up (every hour) on the ticker. */
+int jobs_register(struct app *app);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * jobs.c — the content module's background jobs (spec §13.5, §29.5), on marqueed's clock
- * (clock_now_ms, which the test suite can move), run by one thread: every minute the
- * timeouts and a re-scan of PROCESSING assets, every hour the storage clean-up.
+ * (clock_now_ms, which the test suite can move), run by marqueed's ticker (ticker.c): every
+ * minute the timeouts and a re-scan of PROCESSING assets, every hour the storage clean-up.
  *
  *   timeouts   UPLOADING > 60 min and PROCESSING > 10 min → FAILED / PROCESSING_TIMEOUT;
  *              the received bytes and the upload session are deleted.
@@ -29,12 +29,10 @@
 #include "content/content.h"
 #include "ids.h"
 #include "log.h"
-#include "presence/presence.h"
 #include "macro.h"
 #include "store/store.h"
+#include "ticker.h"
 
-#define JOBS_TICK_MS      (60LL * 1000)
-#define CLEANUP_EVERY_MS  (60LL * 60 * 1000)
 #define JOBS_BATCH        500
 #define TMP_FILE_GRACE_MS (60LL * 60 * 1000)
 
@@ -280,58 +278,30 @@ int jobs_storage_cleanup(struct content *c, json_t **ret)
     return 0;
 }
 
-/* ---- the thread ---------------------------------------------------------------------------- */
+/* ---- on the ticker ------------------------------------------------------------------------ */
 
-static void *jobs_main(void *arg)
+/* Every minute: the timeouts, then a re-scan of PROCESSING assets no worker holds. */
+static int timeouts_task(struct app *app, int64_t now_ms, json_t **ret)
 {
-    struct content *c = arg;
-    int64_t last_cleanup = 0;
-    pthread_mutex_lock(&c->lock);
-    while (!c->stopping) {
-        pthread_mutex_unlock(&c->lock);
-        int r = jobs_asset_timeouts(c, NULL);
-        if (r >= 0)
-            r = worker_enqueue_pending(c);
-        int64_t now = clock_now_ms();
-        /* not content's, but the one clock-driven thread marqueed has so far; on its own, so
-         * a content failure never skips it (reads filter expired rows anyway) */
-        int q = presence_cleanup(c->app->store, now);
-        if (q < 0)
-            log_msg(LOG_WARN, "presence_cleanup_failed", "%s", strerror(-q));
-        if (r >= 0 && now - last_cleanup >= CLEANUP_EVERY_MS) {
-            r = jobs_storage_cleanup(c, NULL);
-            last_cleanup = now;
-        }
+    int r = jobs_asset_timeouts(app->content, ret);
+    return r < 0 ? r : worker_enqueue_pending(app->content);
+}
+
+static int cleanup_task(struct app *app, int64_t now_ms, json_t **ret)
+{
+    return jobs_storage_cleanup(app->content, ret);
+}
+
+int jobs_register(struct app *app)
+{
+    static const struct ticker_task tasks[] = {
+        {"asset-timeouts", 60LL * 1000, timeouts_task},
+        {"storage-cleanup", 60LL * 60 * 1000, cleanup_task},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(tasks); i++) {
+        int r = ticker_add(app, &tasks[i]);
         if (r < 0)
-            log_msg(LOG_WARN, "content_jobs_failed", "%s", strerror(-r));
-        pthread_mutex_lock(&c->lock);
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += JOBS_TICK_MS / 1000;
-        while (!c->stopping && pthread_cond_timedwait(&c->jobs_wake, &c->lock, &until) != ETIMEDOUT)
-            ;
+            return r;
     }
-    pthread_mutex_unlock(&c->lock);
-    return NULL;
-}
-
-int jobs_start(struct content *c)
-{
-    int r = pthread_create(&c->jobs_thread, NULL, jobs_main, c);
-    if (r != 0)
-        return -r;
-    c->jobs_started = true;
     return 0;
-}
-
-void jobs_stop(struct content *c)
-{
-    if (!c->jobs_started)
-        return;
-    pthread_mutex_lock(&c->lock);
-    c->stopping = true;
-    pthread_cond_broadcast(&c->jobs_wake);
-    pthread_mutex_unlock(&c->lock);
-    pthread_join(c->jobs_thread, NULL);
-    c->jobs_started = false;
 }

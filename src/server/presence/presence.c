@@ -20,6 +20,7 @@
 #include "ids.h"
 #include "macro.h"
 #include "presence/presence.h"
+#include "ticker.h"
 #include "store/store.h"
 #include "tenancy/admin-internal.h"
 
@@ -134,7 +135,8 @@ static int presence_common(struct http_request *req, void *ud)
     return editors_reply(req, app, type, id);
 }
 
-int presence_cleanup(struct store *s, int64_t now_ms)
+/* Deletes the presences expired at @now_ms; how many, or -errno. */
+static int presence_cleanup(struct store *s, int64_t now_ms)
 {
     char now[TIMESTAMP_STR_LEN];
     ids_timestamp(now_ms, now);
@@ -160,7 +162,18 @@ static const struct http_route routes[] = {
     ROUTE(HTTP_DELETE, "/v1/venues/{venueId}/scheduleset/presence", AUTH_VENUE_VIEWER),
 };
 
+/* The ticker's "presence-cleanup" task: expired rows go (reads filter them anyway). */
+static int cleanup_task(struct app *app, int64_t now_ms, json_t **ret)
+{
+    int r = presence_cleanup(app->store, now_ms);
+    if (r >= 0 && ret)
+        *ret = json_pack("{s:i}", "deleted", r);
+    return r < 0 ? r : 0;
+}
+
 int presence_register(struct app *app)
 {
-    return http_server_add_routes(app->http, routes, ARRAY_SIZE(routes), app);
+    static const struct ticker_task cleanup = {"presence-cleanup", 60LL * 1000, cleanup_task};
+    int r = ticker_add(app, &cleanup);
+    return r < 0 ? r : http_server_add_routes(app->http, routes, ARRAY_SIZE(routes), app);
 }
