@@ -116,7 +116,8 @@ static int items_load(struct store_conn *c, struct content *ct, const char *tid,
 /* The cache's names for what the device is given (mcache.c): the lineage — tenant, venue,
  * group, the device itself only when the live schedule names it, the zone the resolver
  * applies (so a device with a zone of its own shares with the others of that zone), the
- * settings — and the key: the lineage, the venue's epoch and its fallback. */
+ * settings — and the key, which says whether the lineage's entry is still right: the venue's
+ * epoch and its fallback. */
 static void cache_names(const struct token_claims *cl, const struct rl_device *d,
                         char lineage[MCACHE_KEY_LEN], char key[MCACHE_KEY_LEN])
 {
@@ -126,9 +127,11 @@ static void cache_names(const struct token_claims *cl, const struct rl_device *d
                   d->launch_on_boot, d->auto_relaunch, d->keep_awake, d->watchdog,
                   (long long)d->cache_budget);
     hash_sha256_hex(l, strlen(l), lineage);
-    _cleanup_free_ char *k = xasprintf("%s\n%lld\n%s\n%lld", lineage, (long long)d->epoch,
-                                       d->fallback, (long long)d->fallback_version);
-    hash_sha256_hex(k, strlen(k), key);
+    /* the key is compared only within its lineage: it names the rest, no need to repeat it */
+    char k[96];
+    int n = snprintf(k, sizeof(k), "%lld\n%s\n%lld", (long long)d->epoch, d->fallback,
+                     (long long)d->fallback_version);
+    hash_sha256_hex(k, (size_t)n, key);
 }
 
 /* The resolution (§31): the device's slots, the winner, its items. res->playlist_id is copied

@@ -6,7 +6,8 @@
  * A manifest is made from: the venue, the device's group, the device itself only when the
  * published schedule names it, the zone the resolver applies, the device's settings, the
  * venue's epoch and its fallback. The caller hashes the first five into the entry's lineage
- * ("screens like this one") and all of it into the key. The cache holds one entry per lineage:
+ * ("screens like this one") and the last two into the key (which is only ever compared within
+ * its lineage). The cache holds one entry per lineage:
  * the last manifest made for it. A lookup whose key matches, within the entry's window
  * [from_s, until_s), is FRESH and served as it is; anything else for the lineage is STALE —
  * not served normally, but it is the "last cached manifest" §31.9 falls back on when the

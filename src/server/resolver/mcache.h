@@ -18,7 +18,7 @@
 struct mcache_entry {
     /* who it is for, whatever the epoch: the cache holds one entry per lineage */
     char lineage[MCACHE_KEY_LEN];
-    /* exactly what it was made from (the lineage, the epoch, the fallback) */
+    /* the rest of what it was made from (the epoch, the fallback); compared within the lineage */
     char key[MCACHE_KEY_LEN];
     int64_t from_s, until_s;            /* served as it is while from_s <= now < until_s */
     char etag[HASH_SHA256_HEX_LEN + 8]; /* "\"m-…\"", as the ETag header says it */
