@@ -10,9 +10,9 @@
 # Method: wrk -t2 -c64 -d10s --latency against each target, after a short warm-up; the targets
 # are measured alternately (A B A B A B) and each figure is the MEDIAN OF 3 runs (req/s and
 # p99 taken from the same run: the one with the median req/s). ratio = marqueed req/s / the
-# reference's req/s (higher is better for marqueed). The manifest304 row drives both of its
-# targets with bench/curl-load (built with marqueed: libcurl, same -t/-c/-d, same figures)
-# instead of wrk, which cannot read marqueed's 304 (see bench_manifest304).
+# reference's req/s (higher is better for marqueed). The manifest304, heartbeat and events rows
+# drive both of their targets with bench/curl-load (built with marqueed: libcurl, same -t/-c/-d,
+# same figures) instead of wrk, which cannot read marqueed's 304 (see bench_manifest304).
 #
 # marqueed runs as `serve` on SQLite in a temp data dir, 127.0.0.1:0, the default log level
 # (info: one JSON line per request, to a temp file). The reference is Debian's nginx (2 worker
@@ -149,11 +149,12 @@ wrk_once() {
 # extra wrk arguments for the next runs (a header, a script)
 WRK_ARGS=()
 
-# One bench/curl-load run: prints "RPS P99_MS ERRORS P50_MS" as wrk_once does. The answers by
-# status go to the file STATUS_LOG names, if any, a line per run: "PATH 304s 2xxs others".
+# curl_load_once URL DURATION [CURL-LOAD ARGS...] — one bench/curl-load run: prints "RPS P99_MS
+# ERRORS P50_MS" as wrk_once does. The answers by status go to the file STATUS_LOG names, if
+# any, a line per run: "PATH 304s 2xxs others".
 curl_load_once() {
     local url=$1 duration=$2 out="$WORK/curl-load.out" path
-    "$CURL_LOAD" -t"$THREADS" -c"$CONNECTIONS" -d"$duration" "${CURL_LOAD_ARGS[@]}" "$url" \
+    "$CURL_LOAD" -t"$THREADS" -c"$CONNECTIONS" -d"$duration" "${@:3}" "$url" \
         >"$out" 2>"$WORK/curl-load.err" || {
         cat "$WORK/curl-load.err" >&2
         return 1
@@ -170,8 +171,6 @@ curl_load_once() {
     echo "$rps $p99 $errs $p50"
 }
 
-# curl-load's arguments for the next runs (headers), as WRK_ARGS for wrk
-CURL_LOAD_ARGS=()
 # what compare_row runs: wrk_once, or curl_load_once for the rows wrk cannot drive
 LOAD_ONCE=wrk_once
 
@@ -946,11 +945,8 @@ bench_manifest304() {
 manifest304_once() {
     local etag=$M304_NGINX_ETAG
     [ "${1#"$MARQUEED_URL"/}" != "$1" ] && etag=$MANIFEST_ETAG
-    CURL_LOAD_ARGS=(--headers-file "$MANIFEST_DIR/headers.txt" --inm-follow -H "If-None-Match: $etag")
-    curl_load_once "$@"
-    local rc=$?
-    CURL_LOAD_ARGS=()
-    return "$rc"
+    curl_load_once "$1" "$2" --headers-file "$MANIFEST_DIR/headers.txt" --inm-follow \
+        -H "If-None-Match: $etag"
 }
 
 # manifest200: marqueed's full manifest (the same work, plus the playlist's item with its signed
@@ -992,12 +988,8 @@ telemetry_once() {
         manifest304_once "$@"
         return
     fi
-    CURL_LOAD_ARGS=(--headers-file "$MANIFEST_DIR/headers.txt" --body "$TELEMETRY_BODY"
-        -H "Content-Type: application/json")
-    curl_load_once "$@"
-    local rc=$?
-    CURL_LOAD_ARGS=()
-    return "$rc"
+    curl_load_once "$1" "$2" --headers-file "$MANIFEST_DIR/headers.txt" --body "$TELEMETRY_BODY" \
+        -H "Content-Type: application/json"
 }
 
 # telemetry_row ROW PATH NAME BODY PER — the row, and on stderr the rate against spec scale
@@ -1050,7 +1042,7 @@ PY
 
 # ---- main --------------------------------------------------------------------------------------
 
-echo "bench: $(basename "$MARQUEED") from $BUILD, wrk (manifest304: curl-load)" \
+echo "bench: $(basename "$MARQUEED") from $BUILD, wrk (manifest304, heartbeat, events: curl-load)" \
     "-t$THREADS -c$CONNECTIONS -d$DURATION," \
     "median of $RUNS alternating runs, $(nproc) cores" >&2
 status=0
