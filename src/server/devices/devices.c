@@ -81,7 +81,7 @@ int dv_get_reply(struct http_request *req, struct store *store, const char *id_p
     r = read(c, auth_actor(req)->claims.tid, http_req_param(req, "venueId"),
              http_req_param(req, id_param), &v);
     store_release(c);
-    return r < 0 ? r : adm_reply_tagged(req, 200, v);
+    return r < 0 ? r : http_reply_json_etag_status(req, 200, v);
 }
 
 int dv_list_begin(struct http_request *req, char **ret_like, struct http_page *ret_page)
@@ -501,7 +501,7 @@ static int patch_tx(struct store_conn *c, void *ud)
     }
     if (r < 0)
         return r;
-    adm_etag(cur, x->etag);
+    http_etag_of_json(cur, x->etag);
     if (!http_etag_list_matches(x->if_match, x->etag, false)) {
         x->outcome = OUT_STALE;
         return 0;
@@ -554,7 +554,7 @@ static int device_patch(struct http_request *req, void *ud)
                                      "must be a group of this venue, or null");
         return http_require_if_match(req, x.etag); /* 412 with currentEtag */
     }
-    return adm_reply_tagged(req, 200, x.device);
+    return http_reply_json_etag_status(req, 200, x.device);
 }
 
 /* ---- DELETE ------------------------------------------------------------------------------ */
@@ -569,7 +569,7 @@ static int delete_tx(struct store_conn *c, void *ud)
     if (r < 0)
         return r;
     char etag[HTTP_ETAG_LEN], now[TIMESTAMP_STR_LEN];
-    adm_etag(cur, etag);
+    http_etag_of_json(cur, etag);
     if ((r = dv_if_match_optional(req, etag)) < 0)
         return r;
     dv_next_updated(json_string_value(json_object_get(cur, "updatedAtUtc")), now);

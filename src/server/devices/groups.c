@@ -235,7 +235,7 @@ static int group_create(struct http_request *req, void *ud)
     char loc[256];
     snprintf(loc, sizeof(loc), "%s/%s", http_req_path(req), id);
     http_reply_header(req, "Location", loc);
-    return adm_reply_tagged(req, 201, x.group);
+    return http_reply_json_etag_status(req, 201, x.group);
 }
 
 static int rename_tx(struct store_conn *c, void *ud)
@@ -250,7 +250,7 @@ static int rename_tx(struct store_conn *c, void *ud)
     if (r < 0 || (r = group_take(c, tid, venue, x->id, &cur)) < 0)
         return r;
     char etag[HTTP_ETAG_LEN], now[TIMESTAMP_STR_LEN];
-    adm_etag(cur, etag);
+    http_etag_of_json(cur, etag);
     if ((r = http_require_if_match(x->req, etag)) < 0)
         return r;
     const char *was = json_string_value(json_object_get(cur, "name"));
@@ -294,7 +294,7 @@ static int group_patch(struct http_request *req, void *ud)
         json_decref(x.group);
         return r;
     }
-    return adm_reply_tagged(req, 200, x.group);
+    return http_reply_json_etag_status(req, 200, x.group);
 }
 
 /* ---- DELETE ------------------------------------------------------------------------------ */
@@ -386,7 +386,7 @@ static int delete_tx(struct store_conn *c, void *ud)
     if (r < 0)
         return r;
     char etag[HTTP_ETAG_LEN], now[TIMESTAMP_STR_LEN];
-    adm_etag(cur, etag);
+    http_etag_of_json(cur, etag);
     if ((r = dv_if_match_optional(req, etag)) < 0 || (r = group_unused(c, req, id)) < 0)
         return r;
     dv_next_updated(json_string_value(json_object_get(cur, "updatedAtUtc")), now);

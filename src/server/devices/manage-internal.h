@@ -3,7 +3,7 @@
  * manage-internal.h — what the venue management endpoints of the device module (groups.c,
  * devices.c) share: pages, deletes, names, field errors, and the audit entry plus change that
  * every write records. Defined in devices.c. (Their ETags are digests of their JSON, with
- * adm_etag() and adm_reply_tagged() of tenancy/admin-internal.h, as for venues.)
+ * http_etag_of_json() and http_reply_json_etag_status(), as for venues.)
  */
 #pragma once
 

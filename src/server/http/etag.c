@@ -77,12 +77,32 @@ bool http_not_modified(struct http_request *req, const char *etag, size_t length
     return false;
 }
 
-int http_reply_json_tagged(struct http_request *req, const char *etag, json_t *body)
+#define JSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12))
+
+/* The bytes the replies below send for @body (malloc'ed, *ret_len of them). */
+static char *json_text(const json_t *body, size_t *ret_len)
 {
-    size_t n =
-        json_dumpb(body, NULL, 0, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
+    size_t n = json_dumpb(body, NULL, 0, JSON_FLAGS);
     char *text = xmalloc(n + 1);
-    json_dumpb(body, text, n, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
+    json_dumpb(body, text, n, JSON_FLAGS);
+    text[n] = '\0';
+    *ret_len = n;
+    return text;
+}
+
+void http_etag_of_json(const json_t *body, char etag[HTTP_ETAG_LEN])
+{
+    size_t n;
+    _cleanup_free_ char *text = json_text(body, &n);
+    http_etag_of(text, n, etag);
+}
+
+/* @status with @body (stolen) under @etag (NULL: the digest of its bytes); a GET or HEAD whose
+ * If-None-Match has the tag gets 304, any other method the tag in its ETag header. */
+static int reply_tagged(struct http_request *req, unsigned status, const char *etag, json_t *body)
+{
+    size_t n;
+    char *text = json_text(body, &n);
     json_decref(body);
     char own[HTTP_ETAG_LEN];
     if (!etag) {
@@ -91,15 +111,30 @@ int http_reply_json_tagged(struct http_request *req, const char *etag, json_t *b
     }
     int r = 0;
     /* a 304 says the length of the 200 it stands for, so the body is made either way */
-    if (!http_not_modified(req, etag, n))
-        r = http_reply_data(req, 200, "application/json", text, n);
+    if (http_req_method(req) & (HTTP_GET | HTTP_HEAD)) {
+        if (!http_not_modified(req, etag, n))
+            r = http_reply_data(req, status, "application/json", text, n);
+    } else {
+        http_reply_header(req, "ETag", etag);
+        r = http_reply_data(req, status, "application/json", text, n);
+    }
     free(text);
     return r;
 }
 
+int http_reply_json_tagged(struct http_request *req, const char *etag, json_t *body)
+{
+    return reply_tagged(req, 200, etag, body);
+}
+
 int http_reply_json_etag(struct http_request *req, json_t *body)
 {
-    return http_reply_json_tagged(req, NULL, body);
+    return reply_tagged(req, 200, NULL, body);
+}
+
+int http_reply_json_etag_status(struct http_request *req, unsigned status, json_t *body)
+{
+    return reply_tagged(req, status, NULL, body);
 }
 
 int http_require_if_match(struct http_request *req, const char *current)

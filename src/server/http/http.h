@@ -222,6 +222,14 @@ bool http_not_modified(struct http_request *req, const char *etag, size_t length
  */
 int http_reply_json_etag(struct http_request *req, json_t *body);
 
+/** The same with @status (a 201 of a create, say): a GET or HEAD may get 304, any other
+ *  method gets the ETag header with its answer. Steals @body. */
+int http_reply_json_etag_status(struct http_request *req, unsigned status, json_t *body);
+
+/** The ETag http_reply_json_etag() gives @body, for an If-Match check against what a GET
+ *  would send. */
+void http_etag_of_json(const json_t *body, char etag[HTTP_ETAG_LEN]);
+
 /**
  * The same with the resource's own strong @etag (a version tag): 200 with @body and @etag, or
  * 304 when If-None-Match has it (its Content-Length that of the 200). Steals @body.

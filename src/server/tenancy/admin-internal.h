@@ -30,13 +30,6 @@ int adm_query_contains(struct http_request *req, char **ret);
 char *adm_page_next(const struct store_result *res, unsigned limit, size_t k0, size_t k1,
                     size_t *ret_shown);
 int adm_reply_page(struct http_request *req, json_t *items, char *cursor);
-/* Resources without a version column (venues, groups, devices) are tagged with a digest of
- * their JSON: the bytes adm_reply_tagged() sends, and their ETag (caller frees the bytes). */
-char *adm_json_text(const json_t *v, char etag[HTTP_ETAG_LEN]);
-void adm_etag(const json_t *v, char etag[HTTP_ETAG_LEN]);
-/* Replies @status with @v (stolen) and its digest ETag; a GET or HEAD whose If-None-Match has
- * that ETag gets 304. */
-int adm_reply_tagged(struct http_request *req, unsigned status, json_t *v);
 void adm_set_location(struct http_request *req, const char *tenant_id, const char *kind,
                       const char *id);
 

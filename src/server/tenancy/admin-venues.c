@@ -189,7 +189,7 @@ int admin_venue_create(struct http_request *req, void *ud)
         return r;
     }
     adm_set_location(req, x.actor->claims.tid, "venues", id);
-    return adm_reply_tagged(req, 201, x.venue);
+    return http_reply_json_etag_status(req, 201, x.venue);
 }
 
 int admin_venue_get(struct http_request *req, void *ud)
@@ -207,7 +207,7 @@ int admin_venue_get(struct http_request *req, void *ud)
         return r;
     json_t *v = venue_json(res, 0);
     store_result_free(res);
-    return adm_reply_tagged(req, 200, v);
+    return http_reply_json_etag_status(req, 200, v);
 }
 
 /* Venues of the tenant by name, then id; `?q=` keeps those whose name contains it (ASCII
@@ -264,7 +264,7 @@ static int venue_update_tx(struct store_conn *c, void *ud)
     if (r < 0)
         return r;
     json_t *cur = venue_json(res, 0);
-    adm_etag(cur, x->etag);
+    http_etag_of_json(cur, x->etag);
     json_decref(cur);
     if (!http_etag_list_matches(x->if_match, x->etag, false)) {
         store_result_free(res);
@@ -362,5 +362,5 @@ int admin_venue_update(struct http_request *req, void *ud)
             return -ENOENT;
         return http_require_if_match(req, x.etag); /* 412 with currentEtag */
     }
-    return adm_reply_tagged(req, 200, x.venue);
+    return http_reply_json_etag_status(req, 200, x.venue);
 }

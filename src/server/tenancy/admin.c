@@ -117,35 +117,6 @@ int adm_reply_page(struct http_request *req, json_t *items, char *cursor)
     return r;
 }
 
-char *adm_json_text(const json_t *v, char etag[HTTP_ETAG_LEN])
-{
-    char *text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!text)
-        abort(); /* jansson fails only when out of memory */
-    http_etag_of(text, strlen(text), etag);
-    return text;
-}
-
-void adm_etag(const json_t *v, char etag[HTTP_ETAG_LEN])
-{
-    free(adm_json_text(v, etag));
-}
-
-int adm_reply_tagged(struct http_request *req, unsigned status, json_t *v)
-{
-    char etag[HTTP_ETAG_LEN];
-    _cleanup_free_ char *text = adm_json_text(v, etag);
-    json_decref(v);
-    size_t len = strlen(text);
-    if (http_req_method(req) & (HTTP_GET | HTTP_HEAD)) {
-        if (http_not_modified(req, etag, len))
-            return 0;
-    } else {
-        http_reply_header(req, "ETag", etag);
-    }
-    return http_reply_data(req, status, "application/json", text, len);
-}
-
 void adm_set_location(struct http_request *req, const char *tenant_id, const char *kind,
                       const char *id)
 {
