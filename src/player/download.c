@@ -29,13 +29,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "clock.h"
 #include "macro.h"
 
 #define DL_QUEUE_MAX      10000
 #define DL_ERROR_BODY_MAX 65536 /* an error response's body is read and dropped up to this */
 #define DL_MAX_REDIRS     5
-#define DL_BACKOFF_MAX_MS (INT64_C(1) << 31)
+#define DL_BACKOFF_MAX_MS BACKOFF_MAX_MS
 #define NS_PER_MS         INT64_C(1000000)
 
 enum job_state {
@@ -99,14 +100,7 @@ void dl_config_default(struct dl_config *cfg)
 
 int64_t dl_backoff_ms(int64_t base_ms, int64_t cap_ms, unsigned attempt, uint32_t rnd)
 {
-    if (attempt == 0 || base_ms <= 0 || cap_ms <= 0)
-        return 0;
-    int64_t ceiling = MIN(base_ms, cap_ms);
-    for (unsigned i = 1; i < attempt && ceiling < cap_ms; i++)
-        ceiling = MIN(ceiling * 2, cap_ms);
-    ceiling = MIN(ceiling, DL_BACKOFF_MAX_MS);
-    /* uniform in [0, ceiling]: (ceiling + 1) · rnd / 2^32, which fits: 2^31 · 2^32 < 2^63 */
-    return (int64_t)(((uint64_t)ceiling + 1) * rnd >> 32);
+    return backoff_full_jitter_ms(base_ms, cap_ms, attempt, rnd);
 }
 
 static uint32_t random_default(void *userdata)

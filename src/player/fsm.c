@@ -45,6 +45,8 @@
 #include <limits.h>
 #include <string.h>
 
+#include "backoff.h"
+
 #define NEVER      INT64_MAX
 #define TIME_LIMIT (INT64_C(1) << 53)
 
@@ -217,14 +219,7 @@ const char *fsm_heartbeat_state(const struct fsm *f)
 
 int64_t fsm_backoff_ms(const struct fsm_config *cfg, unsigned failures, uint32_t jitter)
 {
-    if (failures == 0)
-        return 0;
-    int64_t ceiling = cfg->backoff_base_ms;
-    for (unsigned i = 1; i < failures && ceiling < cfg->backoff_cap_ms; i++)
-        ceiling *= 2;
-    ceiling = min64(ceiling, cfg->backoff_cap_ms);
-    /* ceiling ≤ 2^31 and jitter < 2^32: the product fits in 64 bits */
-    return (int64_t)(((uint64_t)ceiling * jitter) / UINT32_MAX);
+    return backoff_full_jitter_ms(cfg->backoff_base_ms, cfg->backoff_cap_ms, failures, jitter);
 }
 
 /* ---- actions ------------------------------------------------------------------------------ */

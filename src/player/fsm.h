@@ -141,7 +141,7 @@ struct fsm_config {
     unsigned auth_fail_limit;    /* [2] consecutive 401s that clear the token */
     unsigned failed_after_fetch; /* [3] consecutive failed fetches that make the status FAILED */
 };
-#define FSM_CONFIG_MAX_MS (INT64_C(1) << 31) /* 24.8 days: keeps the backoff product in range */
+#define FSM_CONFIG_MAX_MS (INT64_C(1) << 31) /* 24.8 days (BACKOFF_MAX_MS: the backoff's ceiling) */
 
 /** What the shell knows of one manifest (reported with LOCAL_LOADED and FETCH_RESULT). */
 struct fsm_manifest_info {
