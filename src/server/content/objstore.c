@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "content/content.h"
+#include "fsx.h"
 #include "log.h"
 #include "macro.h"
 #include "store/store.h"
@@ -61,23 +62,13 @@ char *objstore_upload_path(const struct content *c, const char *asset_id)
     return xasprintf("%s/%s", c->uploads_dir, asset_id);
 }
 
-static int fsync_path(const char *path, int flags)
-{
-    int fd = open(path, flags | O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int r = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return r;
-}
-
 int objstore_put(struct content *c, const char *src, const char *sha)
 {
     if (!objstore_sha_valid(sha))
         return -EINVAL;
     _cleanup_free_ char *dst = objstore_path(c, sha);
     _cleanup_free_ char *shard = xasprintf("%s/%.2s", c->objects_dir, sha);
-    int r = fsync_path(src, 0);
+    int r = fsx_fsync_file(src);
     if (r < 0)
         return r;
     pthread_mutex_lock(&c->store_lock);
@@ -96,7 +87,7 @@ int objstore_put(struct content *c, const char *src, const char *sha)
     }
     /* rename keeps the upload's mtime, maybe hours old: the collector's grace starts now */
     (void)utimensat(AT_FDCWD, dst, NULL, 0);
-    r = fsync_path(shard, O_DIRECTORY);
+    r = fsx_fsync_dir(shard);
 out:
     pthread_mutex_unlock(&c->store_lock);
     return r;
