@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "options.h"
+
 struct config {
     char *config_file;
     char *listen;    /* ADDR:PORT, [v6]:PORT */
@@ -54,10 +56,6 @@ struct config {
     char *media_signing_key;   /* base64url HMAC key; empty = <data_dir>/media-signing.key */
     bool demo;            /* create a demo tenant, venue and admin on first start */
     bool test_routes;     /* register the /v1/_test routes of the API test suite */
-};
-
-struct config_error {
-    char text[512];
 };
 
 /** Fills @c with the built-in defaults. Never fails. */
