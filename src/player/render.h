@@ -65,8 +65,9 @@ struct render_qr {
 };
 
 /**
- * Opens a renderer. 0 and *ret, or a negative errno (-EINVAL: bad options; -ENODEV: mpv
- * could not open a display or a video output; -EIO: the timeline cannot be opened).
+ * Opens a renderer. 0 and *ret, or a negative errno (-EINVAL: bad options, for mpv a NULL
+ * data_dir among them; -ENODEV: mpv could not open a display or a video output; -EIO: the
+ * timeline, or mpv's scratch directory DIR/tmp/, cannot be opened). *ret is untouched on failure.
  */
 int render_open(const struct render_options *opts, struct render **ret);
 
