@@ -845,6 +845,14 @@ int manifest_store_apply(struct manifest_store *s)
     return apply_finish(s, move_current);
 }
 
+int manifest_store_drop_current(struct manifest_store *s)
+{
+    if (s->read_only)
+        return -EROFS;
+    int r = recover(s);
+    return r < 0 ? r : unlink_in(s, slot_files[MANIFEST_SLOT_CURRENT]);
+}
+
 int manifest_store_discard_staged(struct manifest_store *s)
 {
     if (s->read_only)

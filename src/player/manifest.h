@@ -233,6 +233,13 @@ int manifest_store_stage(struct manifest_store *s, const char *body, size_t len,
  */
 int manifest_store_apply(struct manifest_store *s);
 
+/**
+ * Deletes the current manifest, leaving previous and staged as they are: before an apply that
+ * must not rotate (§28.5: a current manifest that cannot play never displaces a fallback that
+ * can). One unlink, crash-safe on its own. 0 (also when there was none), -EROFS, else -errno.
+ */
+int manifest_store_drop_current(struct manifest_store *s);
+
 /** Removes the staged manifest (rejected, or permanently unplayable). 0 (also when there was
  *  none), -EROFS, or -errno. */
 int manifest_store_discard_staged(struct manifest_store *s);
