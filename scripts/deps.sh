@@ -13,12 +13,16 @@ PACKAGES=(
     libsqlite3-dev libpq-dev zlib1g-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
     # libraries marquee-player links (libcurl also drives bench/curl-load)
     libcurl4-openssl-dev
+    # marquee-player: renderer, pairing QR; tests: a real X display
+    libmpv-dev libqrencode-dev xvfb
     # test media is made at test time with the ffmpeg command-line tool (also the bench reference)
     ffmpeg
     # tests: unit, API (node:test), PostgreSQL server started by the harness
     libcmocka-dev nodejs postgresql curl ca-certificates procps util-linux
     # benchmarks
     wrk nginx-light
+    # the player rows: ss (the resume row's TCP queues), the openssl CLI (SHA-256 as the engine)
+    iproute2 openssl
 )
 
 missing=()
