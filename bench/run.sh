@@ -25,12 +25,16 @@
 # something could not run.
 #
 # The media and origin rows measure other things (processing time, download MB/s) with their own
-# method, described above each; they need ffmpeg and ffprobe (scripts/deps.sh).
+# method, described above each; they need ffmpeg and ffprobe (scripts/deps.sh). So do the player
+# rows: download (the player's download engine, bench/player-dl, against the curl command line,
+# MB/s) and resume (the bytes fetched twice after a kill -9 half-way, against curl -C -).
 #
 # Environment: BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
-# BENCH_RUNS (3), BENCH_WARMUP (3s), BENCH_ONLY (a row name), NGINX (/usr/sbin/nginx), WRK (wrk),
-# CURL_LOAD (BUILD_DIR/curl-load),
-# BENCH_MEDIA_RUNS (5), BENCH_ORIGIN_DURATION (7s), BENCH_PUBLISH_DURATION (9s).
+# BENCH_RUNS (3), BENCH_WARMUP (3s), BENCH_ONLY (row names, e.g. "download resume": only those),
+# NGINX (/usr/sbin/nginx), WRK (wrk), CURL_LOAD (BUILD_DIR/curl-load),
+# BENCH_MEDIA_RUNS (5), BENCH_ORIGIN_DURATION (7s), BENCH_PUBLISH_DURATION (9s),
+# PLAYER_DL (BUILD_DIR/player-dl), BENCH_DL_FILES (4), BENCH_DL_MB (20),
+# BENCH_RESUME_RATE (8000000 bytes/s).
 #
 # The publish row measures latency (p50/p99 at one connection), also with its own method.
 set -uo pipefail
@@ -52,8 +56,15 @@ WARMUP=${BENCH_WARMUP:-3s}
 MEDIA_RUNS=${BENCH_MEDIA_RUNS:-5}
 ORIGIN_DURATION=${BENCH_ORIGIN_DURATION:-7s}
 PUBLISH_DURATION=${BENCH_PUBLISH_DURATION:-9s}
+PLAYER_DL=${PLAYER_DL:-$BUILD/player-dl}
+PLAYER=${PLAYER:-$BUILD/marquee-player}
+PLAYER_RUNS=${BENCH_PLAYER_RUNS:-10}
+DL_FILES=${BENCH_DL_FILES:-4}
+DL_MB=${BENCH_DL_MB:-20}
+RESUME_RATE=${BENCH_RESUME_RATE:-8000000}
 
-BENCHES=(healthz me login origin media publish resolver manifest304 manifest200 heartbeat events)
+BENCHES=(healthz me login origin media publish resolver manifest304 manifest200 heartbeat events
+    download resume coldstart rss)
 
 die() {
     echo "bench: $*" >&2
@@ -270,6 +281,8 @@ error_log $d/error.log warn;
 events { worker_connections 4096; }
 http {
     access_log $d/access.log;
+    # the player rows (download, resume) count what nginx sent for each file
+    log_format dl '\$uri \$status \$body_bytes_sent "\$http_range"';
 $temp
     keepalive_requests 10000000;
     server {
@@ -284,6 +297,12 @@ $temp
         # default; on here only, in the reference's favour (healthz is served as before)
         location /files/ {
             sendfile on;
+        }
+        # the player rows' files: sendfile as above, a line per request with the body bytes
+        # sent (on an aborted response too: the bytes the kernel took before the client went)
+        location /dl/ {
+            sendfile on;
+            access_log $d/dl.log dl;
         }
     }
 }
@@ -760,7 +779,7 @@ publish_runs() {
 # before the resolver's 6-hour horizon, so the ETag holds for up to an hour and changes on the
 # hour. Both targets get the same headers (Authorization, If-None-Match for the 304 row); only
 # the ETag named differs (marqueed's or nginx's for its file).
-MANIFEST_DIR="" MANIFEST_ETAG="" MANIFEST_TOKEN=""
+MANIFEST_DIR="" MANIFEST_ETAG="" MANIFEST_TOKEN="" MANIFEST_VENUE="" PLAYER_DIR=""
 manifest_setup() {
     [ -n "$MANIFEST_DIR" ] && return 0
     need_ffmpeg || return 1
@@ -796,6 +815,7 @@ manifest_setup() {
     { [ "$code" = 201 ] && [ -n "$vid" ]; } || api_fail "venue create" "$code" || return 1
     code=$(api PUT "/v1/venues/$vid/fallback-playlist" "{\"playlistId\":\"$pl\"}")
     [ "$code" = 200 ] || api_fail "PUT of the venue's fallback playlist" "$code" || return 1
+    MANIFEST_VENUE=$vid
 
     # 2,000 devices (one INSERT) and their tokens: a Lua table for wrk, a header line each for
     # curl-load (headers.txt), the first also in tokens.first. They carry the header marqueed
@@ -1040,14 +1060,424 @@ PY
     telemetry_row events /v1/player/events "POST 100 events" "$MANIFEST_DIR/events.json" 100
 }
 
+# ---- player rows (coldstart, rss) ------------------------------------------------------------
+# One marquee-player (headless) paired into the manifest rows' venue, whose fallback playlist is
+# one JPEG: player_setup pairs it (the code from `status --json`, claimed through the API) and
+# lets it download and play, then stops it, leaving a warm data directory: a token, a current
+# manifest, a verified cache.
+
+# player_start DIR — starts the player on DIR in the background (PLAYER_PID), its log DIR.log.
+player_start() {
+    "$PLAYER" --server "$MARQUEED_URL" --data-dir "$1" --log-level warn 2>>"$1.log" &
+    PLAYER_PID=$!
+    PIDS+=("$PLAYER_PID")
+}
+
+# player_stop — SIGTERM, and waits.
+player_stop() {
+    kill -TERM "$PLAYER_PID" 2>/dev/null
+    wait "$PLAYER_PID" 2>/dev/null
+    pids_forget "$PLAYER_PID"
+}
+
+# first_start TIMELINE — waits (10 s at most) for the first "start" line; prints its "t".
+first_start() {
+    local i t
+    for i in $(seq 1 1000); do
+        t=$(grep -m1 '"event":"start"' "$1" 2>/dev/null | sed -n 's/.*"t":\([0-9]*\).*/\1/p')
+        [ -n "$t" ] && { echo "$t"; return 0; }
+        sleep 0.01
+    done
+    return 1
+}
+
+player_setup() {
+    [ -n "$PLAYER_DIR" ] && return 0
+    [ -x "$PLAYER" ] || { echo "bench: missing $PLAYER (make build)" >&2; return 1; }
+    manifest_setup || return 1
+    local dir="$WORK/player" code="" i
+    rm -rf "$dir" && mkdir -p "$dir"
+    player_start "$dir"
+    for i in $(seq 1 100); do
+        code=$("$PLAYER" status --data-dir "$dir" --json | json_str pairingCode)
+        [ -n "$code" ] && break
+        sleep 0.1
+    done
+    [ -n "$code" ] || { echo "bench: player: no pairing code: $(cat "$dir.log")" >&2; return 1; }
+    code=$(api POST "/v1/venues/$MANIFEST_VENUE/devices/pairing/claim" \
+        "{\"pairingCode\":\"$code\",\"name\":\"Bench player\"}")
+    [ "$code" = 201 ] || api_fail "the pairing claim" "$code" || return 1
+    first_start "$dir/timeline.jsonl" >/dev/null ||
+        { echo "bench: player: nothing played: $(tail -n 20 "$dir.log")" >&2; player_stop; return 1; }
+    player_stop
+    PLAYER_DIR=$dir
+}
+
+# Cold start with a warm cache: from the exec of marquee-player to the first "start" line of its
+# timeline (its own clock, ms), with the server up; PLAYER_RUNS runs, the median. Reference: the
+# wall time of `marquee-player status --data-dir` on the same directory — a process that starts,
+# reads the same manifests and cache directory, prints and exits.
+bench_coldstart() {
+    player_setup || return 1
+    local i t0 t1 s0 s1
+    local -a runs=() refs=()
+    for i in $(seq 1 "$PLAYER_RUNS"); do
+        rm -f "$PLAYER_DIR/timeline.jsonl"
+        t0=$(date +%s%3N)
+        player_start "$PLAYER_DIR"
+        t1=$(first_start "$PLAYER_DIR/timeline.jsonl") ||
+            { echo "bench: coldstart: nothing played: $(tail -n 20 "$PLAYER_DIR.log")" >&2; player_stop; return 1; }
+        player_stop
+        runs+=("$((t1 - t0))")
+        s0=$(date +%s%N)
+        "$PLAYER" status --data-dir "$PLAYER_DIR" --json >/dev/null
+        s1=$(date +%s%N)
+        refs+=("$(((s1 - s0) / 1000000))")
+    done
+    local med ref
+    med=$(printf '%s\n' "${runs[@]}" | median)
+    ref=$(printf '%s\n' "${refs[@]}" | median)
+    awk -v a="$med" -v b="$ref" 'BEGIN {
+        printf "coldstart player exec to first start %d ms | marquee-player status %d ms | ratio %s" \
+            "   goal < 200 ms: %s\n", a, b, (b > 0 ? sprintf("%.2f", a / b) : "n/a"),
+            (a < 200 ? "met" : "NOT met") }'
+    echo "bench: coldstart runs (ms): [${runs[*]}], status [${refs[*]}]" >&2
+}
+
+# Idle RSS: the player PLAYING its warm cache (one image, re-shown every 10 s), 5 s after its
+# first start, VmRSS from /proc; PLAYER_RUNS / 2 runs, the median. Reference: an nginx worker
+# of the bench's nginx, idle, at the same moment.
+bench_rss() {
+    player_setup || return 1
+    start_nginx
+    local i rss ref worker
+    local -a runs=() refs=()
+    worker=$(pgrep -f 'nginx: worker' | head -n1)
+    for i in $(seq 1 $(((PLAYER_RUNS + 1) / 2))); do
+        rm -f "$PLAYER_DIR/timeline.jsonl"
+        player_start "$PLAYER_DIR"
+        first_start "$PLAYER_DIR/timeline.jsonl" >/dev/null || { player_stop; return 1; }
+        sleep 5
+        rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$PLAYER_PID/status")
+        ref=$(awk '/^VmRSS:/ {print $2}' "/proc/$worker/status" 2>/dev/null || echo 0)
+        player_stop
+        runs+=("$rss") refs+=("$ref")
+    done
+    local med medr
+    med=$(printf '%s\n' "${runs[@]}" | median)
+    medr=$(printf '%s\n' "${refs[@]}" | median)
+    awk -v a="$med" -v b="$medr" 'BEGIN {
+        printf "rss      player idle %.1f MB | nginx worker idle %.1f MB | ratio %s" \
+            "   goal < 16 MB: %s\n", a / 1024, b / 1024, (b > 0 ? sprintf("%.2f", a / b) : "n/a"),
+            (a / 1024 < 16 ? "met" : "NOT met") }'
+    echo "bench: rss runs (KiB): [${runs[*]}], nginx worker [${refs[*]}]" >&2
+}
+
+# ---- player rows (download, resume) ------------------------------------------------------------
+
+# marquee-player's download engine (src/player/download.c) driven by bench/player-dl, against
+# the curl command line, both fetching from the nginx above on loopback: BENCH_DL_FILES (4)
+# files of BENCH_DL_MB (20) MB of random bytes (MB = 10^6 bytes), made at bench time with head
+# -c from /dev/urandom and served under /dl/ (sendfile on, a log line per request with
+# $body_bytes_sent: dl.log). A quick run, as for the other rows: BENCH_RUNS=1 (the download row
+# also takes a smaller BENCH_DL_MB; the resume row does not, see there).
+DL_DIR="" DL_BYTES=0
+DL_SHAS=()
+dl_setup() {
+    [ -n "$DL_DIR" ] && return 0
+    [ -x "$PLAYER_DL" ] || { echo "bench: missing $PLAYER_DL (make build)" >&2; return 1; }
+    command -v openssl >/dev/null || { echo "bench: missing openssl" >&2; return 1; }
+    local dir="$WORK/dl" i
+    mkdir -p "$dir" "$WORK/nginx/html/dl"
+    DL_BYTES=$((DL_MB * 1000000))
+    for i in $(seq 0 $((DL_FILES - 1))); do
+        head -c "$DL_BYTES" /dev/urandom >"$WORK/nginx/html/dl/f$i.bin" ||
+            { echo "bench: could not make the download files" >&2; return 1; }
+        DL_SHAS+=("$(sha256_of "$WORK/nginx/html/dl/f$i.bin")")
+    done
+    start_nginx
+    DL_DIR=$dir
+}
+
+# sha256_of FILE — its SHA-256 in hex, by OpenSSL (as the engine's cache computes it).
+sha256_of() {
+    openssl dgst -sha256 -r "$1" | cut -d' ' -f1
+}
+
+# dl_sent URI N — the body bytes nginx sent for URI over its N requests (waits up to ~10 s for
+# the N lines: nginx logs an aborted response once it notices the client is gone).
+dl_sent() {
+    local uri=$1 n=$2 i lines
+    for i in $(seq 1 100); do
+        lines=$(awk -v u="$uri" '$1 == u' "$WORK/nginx/dl.log" 2>/dev/null | wc -l)
+        [ "$lines" -ge "$n" ] && break
+        sleep 0.1
+    done
+    [ "$lines" -ge "$n" ] ||
+        { echo "bench: nginx logged $lines requests for $uri, not $n" >&2; return 1; }
+    awk -v u="$uri" '$1 == u { s += $3 } END { printf "%d\n", s }' "$WORK/nginx/dl.log"
+}
+
+# elapsed_s T0 T1 — seconds between two $EPOCHREALTIME stamps.
+elapsed_s() {
+    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f\n", b - a }'
+}
+
+# Download throughput. Each run fetches the BENCH_DL_FILES files into a fresh directory, two at
+# a time on each side (the engine's default max_active; curl --parallel-max 2), and times the
+# whole command on the wall clock, process start included on both sides.
+#   player  bench/player-dl: the engine with its defaults (a new cache; per file: GET, write()
+#           to DIR/tmp/<id>.part, then cache_commit(): fsync, SHA-256 of the file read back,
+#           rename into DIR/assets/, fsync of both directories, the SQLite row, synchronous=FULL).
+#   curl    `curl --no-progress-meter --fail --parallel --parallel-max 2 -o FILE URL…` (no
+#           progress meter, errors still shown — -s does not silence --parallel's meter in curl
+#           7.88; -o: to files in a fresh directory on the same filesystem, not /dev/null),
+#           THEN `sync FILE…` (fsync of each) and `openssl dgst -sha256` of each, compared with
+#           the source's. The reference does the work the engine must do before an asset counts
+#           as downloaded — on disk, durable, verified — or the ratio would charge the engine
+#           for its fsync and its hash rather than measure how it downloads. OpenSSL, not
+#           sha256sum: the engine hashes with OpenSSL (SHA-NI: ~1.8 GB/s here), coreutils'
+#           sha256sum runs at ~260 MB/s and would flatter the engine. The curl part alone is
+#           timed too and shown on stderr (what the engine's extra durability costs).
+# One untimed warm-up of each, then RUNS alternating runs each; medians.
+# ratio = player MB/s / curl MB/s (higher is better; the goal is >= 0.9).
+bench_download() {
+    dl_setup || return 1
+    local total=$((DL_FILES * DL_BYTES)) i
+    local -a runs_p=() runs_c=() runs_cc=() runs_pi=()
+    for i in $(seq 0 "$RUNS"); do
+        dl_player_once || return 1
+        [ "$i" = 0 ] || { runs_p+=("$DL_WALL"); runs_pi+=("$DL_INNER"); }
+        dl_curl_once || return 1
+        [ "$i" = 0 ] || { runs_c+=("$DL_WALL"); runs_cc+=("$DL_INNER"); }
+    done
+    local med_p med_c med_cc med_pi
+    med_p=$(printf '%s\n' "${runs_p[@]}" | median)
+    med_c=$(printf '%s\n' "${runs_c[@]}" | median)
+    med_pi=$(printf '%s\n' "${runs_pi[@]}" | median)
+    med_cc=$(printf '%s\n' "${runs_cc[@]}" | median)
+    awk -v a="$med_p" -v b="$med_c" -v t="$total" -v n="$DL_FILES" -v mb="$DL_MB" 'BEGIN {
+        printf "download player engine (write, fsync, SHA-256, commit) %.0f MB/s |" \
+            " curl --parallel-max 2 -o + sync + openssl sha256 %.0f MB/s | ratio %.2f" \
+            " (%d × %d MB, 2 at a time)\n",
+            t / a / 1e6, t / b / 1e6, (a > 0 ? b / a : 0), n, mb }'
+    # shellcheck disable=SC2016 # an awk program
+    local mbs='{printf "%s%.0f", (NR > 1 ? " " : ""), t / $1 / 1e6}'
+    printf 'bench: download runs: player [%s] / curl+sync+sha256 [%s] MB/s;' \
+        "$(printf '%s\n' "${runs_p[@]}" | awk -v t="$total" "$mbs")" \
+        "$(printf '%s\n' "${runs_c[@]}" | awk -v t="$total" "$mbs")" >&2
+    printf ' curl alone [%s] MB/s\n' \
+        "$(printf '%s\n' "${runs_cc[@]}" | awk -v t="$total" "$mbs")" >&2
+    awk -v a="$med_pi" -v c="$med_cc" -v t="$total" 'BEGIN {
+        printf "bench: download: player-dl'"'"'s own timer (first dl_add to last result)" \
+            " %.0f MB/s; the curl part of the reference alone %.0f MB/s (medians)\n",
+            t / a / 1e6, t / c / 1e6 > "/dev/stderr" }'
+}
+
+# dl_player_once — one player run: DL_WALL (s, the command), DL_INNER (s, player-dl's timer).
+DL_WALL="" DL_INNER=""
+dl_player_once() {
+    local dir="$DL_DIR/player" i t0 t1 out
+    local -a args=()
+    for i in $(seq 0 $((DL_FILES - 1))); do
+        args+=(--url "$NGINX_URL/dl/f$i.bin" --sha256 "${DL_SHAS[$i]}" --bytes "$DL_BYTES")
+    done
+    rm -rf "$dir" && mkdir -p "$dir" || return 1
+    t0=$EPOCHREALTIME
+    out=$("$PLAYER_DL" --cache "$dir" "${args[@]}" 2>"$DL_DIR/player.err") || {
+        echo "bench: download: player-dl failed: $out $(cat "$DL_DIR/player.err")" >&2
+        return 1
+    }
+    t1=$EPOCHREALTIME
+    DL_WALL=$(elapsed_s "$t0" "$t1")
+    DL_INNER=$(sed -n 's/.*"seconds":\([0-9.]*\).*/\1/p' <<<"$out")
+    case $out in
+    *"\"bytes_received\":$((DL_FILES * DL_BYTES))}"*) ;;
+    *) echo "bench: download warning: player-dl received other than the files' bytes: $out" >&2 ;;
+    esac
+    rm -rf "$dir"
+}
+
+# dl_curl_once — one reference run: DL_WALL (s, curl + sync + hashes), DL_INNER (s, curl alone).
+dl_curl_once() {
+    local dir="$DL_DIR/curl" i t0 t1 t2 sha
+    local -a args=() files=()
+    for i in $(seq 0 $((DL_FILES - 1))); do
+        args+=(-o "$dir/f$i.bin" "$NGINX_URL/dl/f$i.bin")
+        files+=("$dir/f$i.bin")
+    done
+    rm -rf "$dir" && mkdir -p "$dir" || return 1
+    t0=$EPOCHREALTIME
+    curl --no-progress-meter --fail --parallel --parallel-max 2 "${args[@]}" ||
+        { echo "bench: download: curl failed" >&2; return 1; }
+    t1=$EPOCHREALTIME
+    sync "${files[@]}" || return 1
+    i=0
+    while read -r sha _; do
+        [ "$sha" = "${DL_SHAS[$i]}" ] ||
+            { echo "bench: download: curl's file $i has SHA-256 $sha" >&2; return 1; }
+        i=$((i + 1))
+    done < <(openssl dgst -sha256 -r "${files[@]}")
+    [ "$i" = "$DL_FILES" ] || { echo "bench: download: openssl hashed $i files" >&2; return 1; }
+    t2=$EPOCHREALTIME
+    DL_WALL=$(elapsed_s "$t0" "$t2")
+    DL_INNER=$(elapsed_s "$t0" "$t1")
+    rm -rf "$dir"
+}
+
+# Resume after a kill -9 (§33.3.4): the bytes fetched twice when a download of one BENCH_DL_MB
+# file is killed half-way and run again. Each side fetches the first file at a capped rate,
+# BENCH_RESUME_RATE (8,000,000 B/s) for its one transfer, so that it can be caught; a poll of
+# the file being written (every 10 ms) cuts it once it holds >= 50% of the bytes; then the same
+# command runs again, uncapped, to the end, and the result must have the source's SHA-256.
+# Re-fetched = what nginx sent for that file over both requests (its log's $body_bytes_sent;
+# the file has its own name each run) − the file's size: the bytes in flight when the process
+# died, which the second request sends again.
+#   player  bench/player-dl with --max-recv (the engine's max_recv_bytes_s: shared by its
+#           max_active 2 transfers, so twice the rate), cut when DIR/tmp/dl0.part holds half;
+#           the second run reconciles the cache as a boot does and resumes with Range.
+#   curl    `curl -sS --limit-rate RATE -o FILE URL`, cut when FILE holds half, then
+#           `curl -sS -C - -o FILE URL` (resumes from FILE's size with Range).
+# The cut: SIGSTOP, 0.1 s for the connection to settle, the file's size and the bytes queued in
+# the kernel on the connections to nginx (`ss`: nginx's send queue + the client's receive
+# queue), then SIGKILL. The stop changes nothing of what the kill loses (no handler runs either
+# way) but makes both sizes exact. A client capped by its own reads (libcurl's rate limit stops
+# reading) leaves those queues full — nginx's send buffer autotunes up to tcp_wmem's maximum, 4
+# MB by default — and any client loses them at a kill; what the client loses on top of them
+# ("its own": what it had read but not written) is re-fetched − queued.
+# RUNS alternating runs each; the medians. On stderr, each run's file size at the kill.
+# ratio = player's own / curl's own (LOWER is better); the goal is <= 1% of the file.
+bench_resume() {
+    dl_setup || return 1
+    command -v ss >/dev/null ||
+        { echo "bench: missing ss (apt-get install iproute2)" >&2; return 1; }
+    # a smaller file fits in the TCP queues (~5 MB here): it is all read before it can be cut
+    [ "$DL_MB" -ge 20 ] ||
+        { echo "bench: resume needs BENCH_DL_MB >= 20 (it is $DL_MB)" >&2; return 1; }
+    local i
+    local -a runs_p=() runs_c=() kills_p=() kills_c=() own_p=() own_c=()
+    ln -f "$WORK/nginx/html/dl/f0.bin" "$WORK/nginx/html/dl/resume.src" || return 1
+    for i in $(seq 1 "$RUNS"); do
+        resume_once player "$i" || return 1
+        runs_p+=("$RESUME_REFETCHED") kills_p+=("$RESUME_KILL") own_p+=("$RESUME_OWN")
+        resume_once curl "$i" || return 1
+        runs_c+=("$RESUME_REFETCHED") kills_c+=("$RESUME_KILL") own_c+=("$RESUME_OWN")
+    done
+    local med_p med_c med_op med_oc
+    med_p=$(printf '%s\n' "${runs_p[@]}" | median)
+    med_c=$(printf '%s\n' "${runs_c[@]}" | median)
+    med_op=$(printf '%s\n' "${own_p[@]}" | median)
+    med_oc=$(printf '%s\n' "${own_c[@]}" | median)
+    # The goal figure is what the client had received and fetched again ("its own"): the bytes
+    # still in the kernel's queues at the kill never reached the client, and any client — curl
+    # too — gets them again; they are printed beside it.
+    awk -v a="$med_p" -v b="$med_c" -v oa="$med_op" -v ob="$med_oc" -v size="$DL_BYTES" \
+        -v mb="$DL_MB" 'BEGIN {
+        printf "resume   player received twice %d B (%.3f%%) | curl -C - received twice %d B" \
+            " (%.3f%%) | ratio %s   goal <= 1%%: %s   (kill -9 at 50%% of %d MB; sent again" \
+            " from the TCP queues, never received: player %d B, curl %d B)\n", oa,
+            oa * 100 / size, ob, ob * 100 / size, (ob > 0 ? sprintf("%.2f", oa / ob) : "n/a"),
+            (oa * 100 / size <= 1 ? "met" : "NOT met"), mb, a - oa, b - ob }'
+    printf 'bench: resume runs: player [%s] / curl -C - [%s] bytes re-fetched;' \
+        "${runs_p[*]}" "${runs_c[*]}" >&2
+    printf ' of them the client'"'"'s own: player [%s] / curl [%s]\n' \
+        "${own_p[*]}" "${own_c[*]}" >&2
+    printf 'bench: resume: at the kill, file bytes / bytes queued in TCP: player [%s] /' \
+        "${kills_p[*]}" >&2
+    printf ' curl [%s]' "${kills_c[*]}" >&2
+    printf ' (file %d bytes)\n' "$DL_BYTES" >&2
+}
+
+# resume_once player|curl RUN — one cut-and-resume: RESUME_REFETCHED (bytes), RESUME_OWN (of
+# them, not queued in TCP at the kill), RESUME_KILL ("FILE_BYTES/QUEUED" at the kill).
+RESUME_REFETCHED="" RESUME_OWN="" RESUME_KILL=""
+resume_once() {
+    local side=$1 run=$2 name="resume-$1-$2.bin" dir="$DL_DIR/resume-$1" rate=$RESUME_RATE
+    local url file sent cut pid at queued
+    ln -f "$WORK/nginx/html/dl/resume.src" "$WORK/nginx/html/dl/$name" || return 1
+    url="$NGINX_URL/dl/$name"
+    rm -rf "$dir" && mkdir -p "$dir" || return 1
+    local -a first second
+    if [ "$side" = player ]; then
+        file="$dir/tmp/dl0.part"
+        second=("$PLAYER_DL" --cache "$dir" --url "$url" --sha256 "${DL_SHAS[0]}"
+            --bytes "$DL_BYTES")
+        first=("${second[@]}" --max-recv $((2 * rate)))
+    else
+        file="$dir/$name"
+        first=(curl -sS --fail --limit-rate "$rate" -o "$file" "$url")
+        second=(curl -sS --fail -C - -o "$file" "$url")
+    fi
+    "${first[@]}" >/dev/null 2>"$dir.err" &
+    pid=$!
+    PIDS+=("$pid")
+    cut=$(cut_at "$file" $((DL_BYTES / 2)) "$pid")
+    wait "$pid" 2>/dev/null
+    pids_forget "$pid"
+    if [ -z "$cut" ]; then
+        echo "bench: resume: $side ($run) ended before its file held half the bytes:" \
+            "$(cat "$dir.err")" >&2
+        return 1
+    fi
+    read -r at queued <<<"$cut"
+    if ! "${second[@]}" >"$dir.out" 2>"$dir.err"; then
+        echo "bench: resume: $side ($run) did not finish: $(cat "$dir.out" "$dir.err")" >&2
+        return 1
+    fi
+    [ "$side" = player ] && file="$dir/assets/dl0"
+    [ "$(sha256_of "$file")" = "${DL_SHAS[0]}" ] ||
+        { echo "bench: resume: $side ($run): the file is not the source" >&2; return 1; }
+    sent=$(dl_sent "/dl/$name" 2) || return 1
+    RESUME_REFETCHED=$((sent - DL_BYTES))
+    RESUME_OWN=$((RESUME_REFETCHED - queued))
+    RESUME_KILL="$at/$queued"
+    rm -rf "$dir" "$dir.err" "$dir.out" "$WORK/nginx/html/dl/$name"
+}
+
+# cut_at FILE BYTES PID — once FILE holds at least BYTES (polled every 10 ms): stops PID, waits
+# 0.1 s, prints "FILE_SIZE QUEUED" (QUEUED: the bytes in the kernel's queues of the established
+# connections to nginx's port) and SIGKILLs it. Prints nothing when PID ends (or 60 s pass)
+# first, or when FILE is gone by then (the player renames its .part when done).
+cut_at() {
+    local file=$1 bytes=$2 pid=$3 port=${NGINX_URL##*:} i size queued
+    for i in $(seq 1 6000); do
+        size=$(stat -c %s "$file" 2>/dev/null || echo 0)
+        if [ "$size" -ge "$bytes" ]; then
+            kill -STOP "$pid" 2>/dev/null || return 0
+            sleep 0.1
+            size=$(stat -c %s "$file" 2>/dev/null) || { kill -KILL "$pid"; return 0; }
+            queued=$(ss -Htn state established "( sport = :$port or dport = :$port )" |
+                awk '{q += $1 + $2} END {print q + 0}')
+            kill -KILL "$pid"
+            echo "$size $queued"
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.01
+    done
+    kill -KILL "$pid" 2>/dev/null
+}
+
+# pids_forget PID — drops PID (ended and waited for) from the processes cleanup stops.
+pids_forget() {
+    local p
+    local -a keep=()
+    for p in "${PIDS[@]}"; do
+        [ "$p" = "$1" ] || keep+=("$p")
+    done
+    PIDS=("${keep[@]}")
+}
+
 # ---- main --------------------------------------------------------------------------------------
 
-echo "bench: $(basename "$MARQUEED") from $BUILD, wrk (manifest304, heartbeat, events: curl-load)" \
+echo "bench: $(basename "$MARQUEED") from $BUILD, wrk (manifest304, heartbeat, events: curl-load;" \
+    "download, resume: player-dl and the curl CLI, $DL_FILES × $DL_MB MB; coldstart, rss:" \
+    "marquee-player headless, $PLAYER_RUNS runs)" \
     "-t$THREADS -c$CONNECTIONS -d$DURATION," \
     "median of $RUNS alternating runs, $(nproc) cores" >&2
 status=0
 for b in "${BENCHES[@]}"; do
-    [ -n "${BENCH_ONLY:-}" ] && [ "$BENCH_ONLY" != "$b" ] && continue
+    [ -n "${BENCH_ONLY:-}" ] && [[ " $BENCH_ONLY " != *" $b "* ]] && continue
     "bench_$b" || {
         echo "bench: $b could not run" >&2
         status=1

@@ -38,6 +38,11 @@
 #define DL_MAX_REDIRS     5
 #define DL_BACKOFF_MAX_MS BACKOFF_MAX_MS
 #define NS_PER_MS         INT64_C(1000000)
+/* Writeback of the .part is started every this many bytes (sync_file_range(WRITE), which does
+ * not wait), so the disk works while the network does and cache_commit()'s fsync finds little
+ * left to write: without it the whole file is written back inside that fsync, on the engine's
+ * only thread, while every other transfer waits. */
+#define DL_WRITEBACK_BYTES (UINT64_C(4) << 20)
 
 enum job_state {
     JOB_QUEUED, /* waiting for a slot, the admit hook or its backoff (not_before_ns) */
@@ -66,6 +71,7 @@ struct job {
     bool body_started; /* the first body byte was seen: status and Content-Range checked */
     bool discard;      /* not a body to keep (an error, a 416): read and dropped */
     uint64_t discarded;
+    uint64_t flushed;     /* writeback started up to here (DL_WRITEBACK_BYTES) */
     bool have_range;      /* the last response's headers had Content-Range … */
     uint64_t range_start; /* … starting here */
     int write_error;      /* -errno the write callback failed with */
@@ -387,7 +393,7 @@ static int body_begin(struct job *j)
     } else if (status == 200) {
         if (j->size > 0 && ftruncate(j->fd, 0) < 0)
             return -errno;
-        j->offset = j->size = 0;
+        j->offset = j->size = j->flushed = 0;
     } else {
         j->discard = true;
     }
@@ -425,6 +431,12 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
     }
     j->size += n;
     j->received += n;
+    if (j->size - j->flushed >= DL_WRITEBACK_BYTES) {
+        /* a hint: durability is still cache_commit()'s fsync, so a failure changes nothing */
+        (void)sync_file_range(j->fd, (off64_t)j->flushed, (off64_t)(j->size - j->flushed),
+                              SYNC_FILE_RANGE_WRITE);
+        j->flushed = j->size;
+    }
     return n;
 }
 
@@ -521,7 +533,7 @@ static void job_start(struct dl *e, size_t i)
         job_attempt_failed(e, i, r, false);
         return;
     }
-    j->offset = j->size;
+    j->offset = j->flushed = j->size;
     if (j->size == j->bytes) { /* a kill after the last byte and before the commit */
         job_verify(e, i);
         return;
