@@ -8,12 +8,15 @@
 #      on SQLite and on a fresh PostgreSQL database (MARQUEE_TEST_DB_URL)
 #   3. runs the black-box API suites (tests/api/*.test.mjs, node:test) twice, with
 #      MARQUEE_TEST_BACKEND=sqlite and =postgresql
+#   4. runs the scenario suites (tests/scenario/*.test.mjs, node:test: a real marquee-player
+#      against a real marqueed) once, on SQLite, one file at a time
 #
 # Prints one line per suite and, as its very last line, "N passed, N failed" over everything.
 # Exits 1 if anything failed or nothing ran. A binary that exits non-zero (a sanitizer abort, a
 # crash) without reporting a failed test counts as one failure, and its output is printed.
 # Environment: NODE (default node), TEST_TIMEOUT_S per unit binary (default 120),
-# API_TIMEOUT_S per API run (default 360), TEST_VERBOSE=1 prints every output.
+# API_TIMEOUT_S per API run (default 360), SCENARIO_TIMEOUT_S for the scenario run (default
+# 900), TEST_VERBOSE=1 prints every output.
 set -uo pipefail
 
 if [ $# -ne 1 ]; then
@@ -26,6 +29,7 @@ BUILD=$(cd "$1" 2>/dev/null && pwd) || { echo "test.sh: no build directory $1" >
 NODE=${NODE:-node}
 TEST_TIMEOUT_S=${TEST_TIMEOUT_S:-120}
 API_TIMEOUT_S=${API_TIMEOUT_S:-360}
+SCENARIO_TIMEOUT_S=${SCENARIO_TIMEOUT_S:-900}
 TEST_VERBOSE=${TEST_VERBOSE:-0}
 
 # shellcheck source=scripts/pg-harness.sh
@@ -185,27 +189,16 @@ if [ "$n_unit" -eq 0 ]; then
     echo "test.sh: no unit test binaries in $BUILD" >&2
 fi
 
-# ---- API suites --------------------------------------------------------------------------------
+# ---- API and scenario suites -------------------------------------------------------------------
 
-run_api() { # BACKEND
-    local backend=$1 out="$WORK/api-$1.tap" t=$SECONDS rc
-    local files=()
-    local f
-    for f in "$ROOT"/tests/api/*.test.mjs; do
-        [ -f "$f" ] && files+=("$f")
-    done
-    if [ ${#files[@]} -eq 0 ]; then
-        suite_line "api [$backend]" 0 1 0 "no tests/api/*.test.mjs"
-        FAILED=$((FAILED + 1))
-        return
-    fi
-    if [ "$backend" = postgresql ] && [ -z "$PG_URL" ]; then
-        suite_line "api [$backend]" 0 1 0 "no PostgreSQL server"
-        FAILED=$((FAILED + 1))
-        return
-    fi
-    MARQUEED="$BUILD/marqueed" MARQUEE_TEST_BACKEND=$backend MARQUEE_TEST_PG=$PG_URL \
-        bounded "$out" "$API_TIMEOUT_S" "$ROOT" "$NODE" --test --test-reporter=tap "${files[@]}"
+# run_node LABEL BACKEND SECONDS NODE_ARGS… — node:test files, TAP counted like the unit tests.
+# The suites find marqueed and marquee-player of BUILD through MARQUEED and MARQUEE_PLAYER.
+run_node() {
+    local label=$1 backend=$2 secs=$3 out t=$SECONDS rc
+    shift 3
+    out="$WORK/node-$(printf '%s' "$label" | tr -c 'a-z0-9' '-').tap"
+    MARQUEED="$BUILD/marqueed" MARQUEE_PLAYER="$BUILD/marquee-player" MARQUEE_TEST_BACKEND=$backend \
+        MARQUEE_TEST_PG=$PG_URL bounded "$out" "$secs" "$ROOT" "$NODE" --test --test-reporter=tap "$@"
     rc=$?
     local pass fail cancelled skipped note=""
     # the top-level summary of node:test's TAP reporter (unindented "# pass N" lines)
@@ -219,13 +212,13 @@ run_api() { # BACKEND
     if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
         fail=1
         note="exit status $rc with no failed test reported"
-        [ "$rc" -eq 124 ] && note="timed out after ${API_TIMEOUT_S}s"
+        [ "$rc" -eq 124 ] && note="timed out after ${secs}s"
     fi
     if [ "$pass" -eq 0 ] && [ "$fail" -eq 0 ]; then
         fail=1
         note="no test results"
     fi
-    suite_line "api [$backend]" "$pass" "$fail" $((SECONDS - t)) "$note"
+    suite_line "$label" "$pass" "$fail" $((SECONDS - t)) "$note"
     if [ "$fail" -gt 0 ] || [ "$TEST_VERBOSE" = 1 ]; then
         # the failing tests with their diagnostics; the full TAP when it is short
         if [ "$TEST_VERBOSE" = 1 ] || [ "$(wc -l <"$out")" -le 400 ]; then
@@ -244,9 +237,51 @@ run_api() { # BACKEND
     FAILED=$((FAILED + fail))
 }
 
+run_api() { # BACKEND
+    local backend=$1
+    local files=()
+    local f
+    for f in "$ROOT"/tests/api/*.test.mjs; do
+        [ -f "$f" ] && files+=("$f")
+    done
+    if [ ${#files[@]} -eq 0 ]; then
+        suite_line "api [$backend]" 0 1 0 "no tests/api/*.test.mjs"
+        FAILED=$((FAILED + 1))
+        return
+    fi
+    if [ "$backend" = postgresql ] && [ -z "$PG_URL" ]; then
+        suite_line "api [$backend]" 0 1 0 "no PostgreSQL server"
+        FAILED=$((FAILED + 1))
+        return
+    fi
+    run_node "api [$backend]" "$backend" "$API_TIMEOUT_S" "${files[@]}"
+}
+
+# The scenarios run once, on SQLite (what they test is the player, not the store), one file at a
+# time: a player's timeline is checked against the durations it was given, so the files do not
+# compete for the CPU. A missing marquee-player fails each scenario that starts one, by name.
+run_scenario() {
+    local files=()
+    local f
+    for f in "$ROOT"/tests/scenario/*.test.mjs; do
+        [ -f "$f" ] && files+=("$f")
+    done
+    if [ ${#files[@]} -eq 0 ]; then
+        suite_line "scenario [sqlite]" 0 1 0 "no tests/scenario/*.test.mjs"
+        FAILED=$((FAILED + 1))
+        return
+    fi
+    local serial=()
+    "$NODE" --test-concurrency=1 -e 0 >/dev/null 2>&1 && serial=(--test-concurrency=1)
+    run_node "scenario [sqlite]" sqlite "$SCENARIO_TIMEOUT_S" "${serial[@]}" "${files[@]}"
+}
+
 echo "== API suites (tests/api, $("$NODE" --version))"
 run_api sqlite
 run_api postgresql
+
+echo "== scenario suites (tests/scenario, $BUILD/marquee-player)"
+run_scenario
 
 echo "== $((SECONDS - T0))s"
 echo "$PASSED passed, $FAILED failed"

@@ -205,14 +205,16 @@ export function deviceClient(getSrv, key) {
  * @getFx() returns (makeFixtures()). Tenants @t carry their admin's token.
  */
 export function playerContent({ call, ok }, getFx) {
-    /** An uploaded JPEG, processed to READY: the asset. */
-    const readyAsset = async (t) => {
+    /**
+     * An uploaded file, processed to READY: the asset. @f: {fileName, contentType, size, sha256,
+     * bytes} as makeFixtures() makes them; by default the fixtures' JPEG.
+     */
+    const readyAsset = async (t, f = getFx().jpeg) => {
         const lib = '/v1/library/assets';
-        const fx = getFx();
         const s = ok(await call('POST', `${lib}/uploads`, t.token, {
-            fileName: fx.jpeg.fileName, contentType: fx.jpeg.contentType, sizeBytes: fx.jpeg.size, checksumSha256: fx.jpeg.sha256,
+            fileName: f.fileName, contentType: f.contentType, sizeBytes: f.size, checksumSha256: f.sha256,
         }), 201);
-        ok(await get(s.uploadUrl, { method: 'PUT', body: fx.jpeg.bytes }));
+        ok(await get(s.uploadUrl, { method: 'PUT', body: f.bytes }));
         ok(await call('POST', `${lib}/uploads/${s.uploadId}/complete`, t.token));
         for (const deadline = Date.now() + 30000; ;) {
             const a = ok(await call('GET', `/v1/assets/${s.assetId}`, t.token));
@@ -221,17 +223,22 @@ export function playerContent({ call, ok }, getFx) {
             await sleep(100);
         }
     };
-    /** A published library playlist of one item: {playlistId, etag} (the draft's ETag). */
-    const playlist = async (t, assetId, { durationSeconds = 7 } = {}) => {
+    /**
+     * A published library playlist: {playlistId, etag (the draft's ETag), publishedVersion}.
+     * @items: one asset id (an item of @durationSeconds), or the items as PUT …/items takes them
+     * ([{assetId, durationSeconds?, enabled?}], in order).
+     */
+    const playlist = async (t, items, { durationSeconds = 7 } = {}) => {
         const prefix = '/v1/library/playlists';
         let r = await call('POST', prefix, t.token, { name: `List ${randomUUID().slice(0, 8)}` });
         const p = ok(r, 201);
-        r = await call('PUT', `${prefix}/${p.playlistId}/items`, t.token, { items: [{ assetId, durationSeconds }] },
+        if (!Array.isArray(items)) items = [{ assetId: items, durationSeconds }];
+        r = await call('PUT', `${prefix}/${p.playlistId}/items`, t.token, { items },
             { 'If-Match': r.res.headers.get('etag') });
         ok(r);
         const etag = r.res.headers.get('etag');
-        ok(await call('POST', `${prefix}/${p.playlistId}/publish`, t.token, undefined, { 'If-Match': etag }));
-        return { playlistId: p.playlistId, etag };
+        const pub = ok(await call('POST', `${prefix}/${p.playlistId}/publish`, t.token, undefined, { 'If-Match': etag }));
+        return { playlistId: p.playlistId, etag, publishedVersion: pub.publishedVersion };
     };
     /** Publishes playlist @p ({playlistId, etag}) again: the publish's answer. */
     const republish = async (t, p) => ok(await call('POST', `/v1/library/playlists/${p.playlistId}/publish`, t.token,
