@@ -439,7 +439,12 @@ void *net_main(void *userdata)
         agent_request_stop(a);
         return NULL;
     }
-    int64_t hb_due = 0, cmd_due = 0, ev_due = 0;
+    int64_t hb_due = 0, cmd_due = 0, ev_due = 0, hb_last = 0;
+    /* what the last heartbeat said: a change of state, manifest or sync status is reported as
+     * soon as heartbeat_min_s allows, not a whole interval later ("confirm sync complete") */
+    const char *sent_state = NULL;
+    char sent_etag[MANIFEST_ETAG_MAX + 1] = "";
+    enum fsm_sync_status sent_sync = FSM_SYNC_PENDING;
     unsigned ev_failures = 0;
 
     pthread_mutex_lock(&a->mu);
@@ -472,11 +477,18 @@ void *net_main(void *userdata)
         int64_t now = mono_ms();
         int64_t interval_ms = a->hb.interval_s * 1000;
         bool token = a->has_token;
-        if (token && now >= hb_due) {
+        bool news = a->hb.state != sent_state || a->hb.sync != sent_sync ||
+                    strcmp(a->hb.manifest_etag, sent_etag) != 0;
+        int64_t early = hb_last + a->set->heartbeat_min_s * 1000;
+        if (token && (now >= hb_due || (news && now >= early))) {
+            sent_state = a->hb.state;
+            sent_sync = a->hb.sync;
+            memcpy(sent_etag, a->hb.manifest_etag, sizeof(sent_etag));
             pthread_mutex_unlock(&a->mu);
             heartbeat(a);
             pthread_mutex_lock(&a->mu);
-            hb_due = mono_ms() + interval_ms;
+            hb_last = mono_ms();
+            hb_due = hb_last + interval_ms;
             continue;
         }
         if (token && (a->results_waiting || now >= cmd_due)) {
@@ -513,7 +525,7 @@ void *net_main(void *userdata)
         }
         int64_t next = now + MAX_WAIT_MS;
         if (token)
-            next = MIN(next, MIN(hb_due, cmd_due));
+            next = MIN(next, MIN(news ? MAX(early, now) : hb_due, MIN(hb_due, cmd_due)));
         net_wait(a, next);
     }
     pthread_mutex_unlock(&a->mu);
