@@ -145,7 +145,12 @@ struct agent {
     struct outbox *outbox;
     int64_t budget_bytes;
     bool paused;        /* downloads paused: the budget is full of protected assets */
-    unsigned dl_failed; /* assets FAILED since the last manifest change */
+    unsigned dl_failed; /* assets FAILED (n_failed), for the sync status */
+    struct failed_asset {
+        char id[CACHE_ASSET_ID_MAX + 1];
+        bool retry; /* a sync came since it failed: it may be queued again */
+    } * failed;     /* FAILED after their attempts: retried at a later sync (§28.9) */
+    size_t n_failed;
     struct pending_cmd {
         char id[OUTBOX_ID_MAX];
         enum fsm_command type;
@@ -197,6 +202,7 @@ void agent_post_locked(struct agent *a, struct msg *m); /* the same, a->mu held 
 struct msg *agent_msg_new(enum msg_type t);
 void agent_msg_free(struct msg *m);
 void agent_request_stop(struct agent *a);
+void agent_command_interrupted(struct outbox *ob, const struct outbox_command *c);
 int agent_token_load(const char *dir, char *token, size_t size, char *device_id, size_t id_size);
 
 /* net.c */

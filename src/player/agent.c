@@ -302,10 +302,37 @@ static bool in_offpeak(struct agent *a)
     return settings_window_contains(a->off_from, a->off_to, tm.tm_hour * 60 + tm.tm_min);
 }
 
+static struct failed_asset *failed_find(struct agent *a, const char *asset_id)
+{
+    for (size_t i = 0; i < a->n_failed; i++)
+        if (!strcmp(a->failed[i].id, asset_id))
+            return &a->failed[i];
+    return NULL;
+}
+
+static void failed_set(struct agent *a, const char *asset_id, bool failed)
+{
+    struct failed_asset *f = failed_find(a, asset_id);
+    if (failed && !f) {
+        a->failed = xrealloc(a->failed, (a->n_failed + 1) * sizeof(*a->failed));
+        f = &a->failed[a->n_failed++];
+        snprintf(f->id, sizeof(f->id), "%s", asset_id);
+    } else if (!failed && f) {
+        *f = a->failed[--a->n_failed];
+        f = NULL;
+    }
+    if (f)
+        f->retry = false;
+    a->dl_failed = (unsigned)a->n_failed;
+}
+
 static void queue_item(struct agent *a, const struct manifest_item *it, enum dl_priority prio)
 {
     if (item_ready(it, a))
         return;
+    const struct failed_asset *f = failed_find(a, it->asset_id);
+    if (f && !f->retry)
+        return; /* it failed its attempts: the next sync tries it again, not the next item */
     struct dl_job j = {it->asset_id, it->url, it->checksum_sha256, (uint64_t)it->file_size_bytes,
                        prio};
     int r = dl_add(a->dl, &j);
@@ -573,7 +600,9 @@ static void fetch_request(struct agent *a, const struct fsm_action *act)
         }
     }
     free(w);
-    if (st.rows_dropped || act->full) {
+    for (size_t i = 0; i < a->n_failed; i++)
+        a->failed[i].retry = true; /* this is the "later sync" failed downloads wait for */
+    if (st.rows_dropped || act->full || a->n_failed) {
         playlist_refresh(a);
         plan_downloads(a);
     }
@@ -642,7 +671,6 @@ static void stage(struct agent *a)
     }
     free(a->rejected_etag);
     a->rejected_etag = NULL;
-    a->dl_failed = 0;
     slots_reload(a);
     plan_downloads(a);
 }
@@ -680,7 +708,6 @@ static void apply(struct agent *a, bool rotate)
         log_msg(LOG_ERROR, "manifest.apply_failed", "%s", strerror(-r));
     slots_reload(a);
     a->now_index = -1;
-    a->dl_failed = 0;
     plan_downloads(a);
 }
 
@@ -692,6 +719,32 @@ static void persist_sync(struct agent *a)
 }
 
 /* ---- commands (§28.7) ------------------------------------------------------------------------ */
+
+void agent_command_interrupted(struct outbox *ob, const struct outbox_command *c)
+{
+    /* the process ended while executing it: a reboot did what it was asked; anything else was
+     * cut short, and is reported so rather than run twice */
+    const char *res = strcmp(c->type, "REBOOT_APP") == 0
+                          ? "{\"status\":\"SUCCEEDED\"}"
+                          : "{\"status\":\"FAILED\",\"errorCode\":\"INTERRUPTED\","
+                            "\"errorMessage\":\"the player stopped while executing it\"}";
+    outbox_command_finish(ob, c->command_id, res);
+}
+
+/* At a start: the commands a kill (or REBOOT_APP) cut short get their result now. */
+static void commands_recover(struct agent *a)
+{
+    struct outbox_command *c = NULL;
+    size_t n = 0;
+    if (outbox_commands_executing(a->outbox, &c, &n) < 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        agent_command_interrupted(a->outbox, &c[i]);
+        outbox_command_release(&c[i]);
+    }
+    free(c);
+    a->results_waiting = n > 0;
+}
 
 static int clear_cache(struct agent *a, bool all, unsigned *ret_evicted)
 {
@@ -1064,12 +1117,12 @@ static void on_msg(struct agent *a, struct msg *m)
 
 static void on_download(struct agent *a, const struct dl_result *r)
 {
+    failed_set(a, r->asset_id, r->outcome == DL_FAILED);
     if (r->outcome == DL_DONE) {
         log_msg(LOG_INFO, "download.done", "asset %s (%llu bytes received)", r->asset_id,
                 (unsigned long long)r->bytes_received);
         return;
     }
-    a->dl_failed++;
     pthread_mutex_lock(&a->mu);
     a->hb.download_failures++;
     pthread_mutex_unlock(&a->mu);
@@ -1268,6 +1321,7 @@ static int open_parts(struct agent *a)
         return r;
     }
     settings_window_parse(a->set->offpeak_window, &a->off_from, &a->off_to);
+    commands_recover(a);
     return 0;
 }
 
@@ -1294,6 +1348,7 @@ static void close_parts(struct agent *a)
     free(a->inventory);
     free(a->rejected_etag);
     free(a->applied_from);
+    free(a->failed);
     free(a->dir);
 }
 

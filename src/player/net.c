@@ -359,15 +359,9 @@ static void post_results(struct agent *a, struct outbox *ob)
 /* A command taken before (a restart, a lost answer): its recorded result, never a re-run. */
 static void command_again(struct outbox *ob, const struct outbox_command *c)
 {
-    if (c->state != OUTBOX_COMMAND_EXECUTING)
-        return; /* FINISHED: posted by post_results(); POSTED: nothing left to do */
-    /* the process ended while executing it: a reboot did what it was asked; anything else was
-     * cut short, and is reported so rather than run twice */
-    const char *res = strcmp(c->type, "REBOOT_APP") == 0
-                          ? "{\"status\":\"SUCCEEDED\"}"
-                          : "{\"status\":\"FAILED\",\"errorCode\":\"INTERRUPTED\","
-                            "\"errorMessage\":\"the player stopped while executing it\"}";
-    outbox_command_finish(ob, c->command_id, res);
+    if (c->state == OUTBOX_COMMAND_EXECUTING)
+        agent_command_interrupted(ob, c);
+    /* FINISHED: posted by post_results(); POSTED: nothing left to do */
 }
 
 static void commands(struct agent *a, struct outbox *ob)

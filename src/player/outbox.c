@@ -63,26 +63,24 @@
 #define TYPE_SIZE        sizeof(((struct outbox_command *)NULL)->type)
 
 /* The §27.8.3 table, as the server checks it: any other type is 422 for the whole batch. */
-static const char *const event_types[] = {
-    "APP_STARTED",
-    "PLAYBACK_FAILED",
-    "DOWNLOAD_FAILED",
-    "MANIFEST_FETCH_FAILED",
-    "MANIFEST_STAGED",
-    "MANIFEST_APPLIED",
-    "MANIFEST_REJECTED",
-    "OFFLINE_ENTERED",
-    "ONLINE_RESTORED",
-    "FALLBACK_TO_PREVIOUS_MANIFEST",
-    "NO_PLAYABLE_CONTENT",
-    "ERROR_SCREEN_ENTERED",
-    "LOCAL_MANIFEST_CORRUPT",
-    "COMMAND_EXECUTED",
-    "COMMAND_FAILED",
-    "DEVICE_TOKEN_INVALID",
-    "CACHE_EVICTION",
-    NULL,
-};
+static const char *const event_types[] = {"APP_STARTED",
+                                          "PLAYBACK_FAILED",
+                                          "DOWNLOAD_FAILED",
+                                          "MANIFEST_FETCH_FAILED",
+                                          "MANIFEST_STAGED",
+                                          "MANIFEST_APPLIED",
+                                          "MANIFEST_REJECTED",
+                                          "OFFLINE_ENTERED",
+                                          "ONLINE_RESTORED",
+                                          "FALLBACK_TO_PREVIOUS_MANIFEST",
+                                          "NO_PLAYABLE_CONTENT",
+                                          "ERROR_SCREEN_ENTERED",
+                                          "LOCAL_MANIFEST_CORRUPT",
+                                          "COMMAND_EXECUTED",
+                                          "COMMAND_FAILED",
+                                          "DEVICE_TOKEN_INVALID",
+                                          "CACHE_EVICTION",
+                                          NULL};
 static const char *const severities[] = {"INFO", "WARNING", "ERROR", NULL};
 static const char *const command_states[] = {
     [OUTBOX_COMMAND_EXECUTING] = "EXECUTING",
@@ -105,6 +103,7 @@ enum sql {
     SQL_COMMAND_FINISH,
     SQL_COMMAND_POSTED,
     SQL_COMMANDS_UNPOSTED,
+    SQL_COMMANDS_EXECUTING,
     SQL_COMMANDS_EXPIRE,
     SQL_KV_SET,
     SQL_KV_GET,
@@ -133,6 +132,8 @@ static const char *const sql_text[_SQL_MAX] = {
         "UPDATE commands SET state = 'POSTED' WHERE command_id = ?1 AND state = 'FINISHED'",
     [SQL_COMMANDS_UNPOSTED] = "SELECT " COMMAND_COLUMNS " FROM commands WHERE state = 'FINISHED'"
                               " ORDER BY begun_at, rowid",
+    [SQL_COMMANDS_EXECUTING] = "SELECT " COMMAND_COLUMNS " FROM commands"
+                               " WHERE state = 'EXECUTING' ORDER BY begun_at, rowid",
     [SQL_COMMANDS_EXPIRE] = "DELETE FROM commands WHERE state = 'POSTED' AND finished_at < ?1",
     [SQL_KV_SET] = "INSERT INTO kv (key, value) VALUES (?1, ?2)"
                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -470,13 +471,21 @@ static int db_open(const char *path, bool read_only, sqlite3 **ret)
     return 0;
 }
 
+/* A statement that does not prepare on a file of our version: its tables are not those of
+ * that version (damage), unless SQLite says otherwise (busy, I/O). */
+static int schema_errno(sqlite3 *db, const char *op)
+{
+    int r = open_errno(db, SQLITE_ERROR, op);
+    return r == -EIO ? -EUCLEAN : r;
+}
+
 static int prefix_load(struct outbox *o)
 {
     sqlite3_stmt *s = NULL;
     int r = 0;
     if (sqlite3_prepare_v2(o->db, "SELECT value FROM meta WHERE key = 'event_id_prefix'", -1, &s,
                            NULL) != SQLITE_OK)
-        r = open_errno(o->db, SQLITE_ERROR, "open");
+        r = schema_errno(o->db, "open");
     else if (sqlite3_step(s) != SQLITE_ROW || !hex_valid(column_text(s, 0), 2 * PREFIX_BYTES))
         r = -EUCLEAN;
     else
@@ -507,7 +516,7 @@ int outbox_open(const char *data_dir, bool read_only, struct outbox **ret)
     for (size_t i = 0; r == 0 && i < _SQL_MAX; i++)
         if (sqlite3_prepare_v3(o->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &o->stmt[i],
                                NULL) != SQLITE_OK)
-            r = open_errno(o->db, SQLITE_ERROR, "prepare");
+            r = schema_errno(o->db, "prepare");
     if (r < 0)
         return r;
     *ret = TAKE_PTR(o);
@@ -802,13 +811,13 @@ int outbox_command_posted(struct outbox *o, const char *command_id)
     return r;
 }
 
-int outbox_commands_unposted(struct outbox *o, struct outbox_command **ret, size_t *ret_n)
+static int commands_list(struct outbox *o, int sql, struct outbox_command **ret, size_t *ret_n)
 {
     if (!o || !ret || !ret_n)
         return -EINVAL;
     struct outbox_command *v = NULL;
     size_t n = 0, cap = 0;
-    sqlite3_stmt *s = stmt_begin(o, SQL_COMMANDS_UNPOSTED);
+    sqlite3_stmt *s = stmt_begin(o, sql);
     int rc = SQLITE_DONE, r = 0;
     while (r == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         if (n == cap) {
@@ -831,6 +840,16 @@ int outbox_commands_unposted(struct outbox *o, struct outbox_command **ret, size
     *ret = n ? v : xmalloc(1);
     *ret_n = n;
     return 0;
+}
+
+int outbox_commands_unposted(struct outbox *o, struct outbox_command **ret, size_t *ret_n)
+{
+    return commands_list(o, SQL_COMMANDS_UNPOSTED, ret, ret_n);
+}
+
+int outbox_commands_executing(struct outbox *o, struct outbox_command **ret, size_t *ret_n)
+{
+    return commands_list(o, SQL_COMMANDS_EXECUTING, ret, ret_n);
 }
 
 int outbox_commands_expire(struct outbox *o, int64_t now_ms)

@@ -30,15 +30,15 @@
 
 #include <jansson.h>
 
-#define OUTBOX_BATCH_MAX   100u               /* events per request (§27.8.3) */
-#define OUTBOX_KEEP_S      (7 * 86400)        /* events and finished commands kept this long */
-#define OUTBOX_EVENTS_MAX  10000u             /* events kept at most */
-#define OUTBOX_PAYLOAD_MAX 4096u              /* bytes of one event's payload, compact JSON */
+#define OUTBOX_BATCH_MAX         100u         /* events per request (§27.8.3) */
+#define OUTBOX_KEEP_S            (7 * 86400)  /* events and finished commands kept this long */
+#define OUTBOX_EVENTS_MAX        10000u       /* events kept at most */
+#define OUTBOX_PAYLOAD_MAX       4096u        /* bytes of one event's payload, compact JSON */
 #define OUTBOX_PAYLOAD_DEPTH_MAX 16u          /* nesting of a payload (the object itself: 1) */
-#define OUTBOX_ID_MAX      64u                /* an eventId or a commandId, with its NUL */
-#define OUTBOX_RESULT_MAX  (16u * 1024)       /* bytes of a command's result body, with its NUL */
-#define OUTBOX_KEY_MAX     64u                /* bytes of a named value's key, with its NUL */
-#define OUTBOX_KV_MAX      4096u              /* bytes of a named value, with its NUL */
+#define OUTBOX_ID_MAX            64u          /* an eventId or a commandId, with its NUL */
+#define OUTBOX_RESULT_MAX        (16u * 1024) /* bytes of a command's result body, with its NUL */
+#define OUTBOX_KEY_MAX           64u          /* bytes of a named value's key, with its NUL */
+#define OUTBOX_KV_MAX            4096u        /* bytes of a named value, with its NUL */
 /* The payload limits are the server's (docs/devices.md, "POST /v1/player/events": 4096 bytes as
  * it re-serializes the payload, compact; the body at most its json_max_depth deep, 32 by
  * default, of which a batch takes 3 around each payload): one event over them would make the
@@ -123,8 +123,8 @@ void outbox_command_release(struct outbox_command *c);
  * execute it again; post its recorded result (or, if it was still EXECUTING, a FAILED result
  * saying it was interrupted). -EINVAL, -EIO.
  */
-int outbox_command_begin(struct outbox *o, const char *command_id, const char *type,
-                         int64_t now_ms, struct outbox_command *ret);
+int outbox_command_begin(struct outbox *o, const char *command_id, const char *type, int64_t now_ms,
+                         struct outbox_command *ret);
 
 /**
  * Records the result body @result_json (a JSON object, < OUTBOX_RESULT_MAX bytes) of command
@@ -143,10 +143,16 @@ int outbox_command_posted(struct outbox *o, const char *command_id);
  *  errno. */
 int outbox_commands_unposted(struct outbox *o, struct outbox_command **ret, size_t *ret_n);
 
+/** Every EXECUTING command, as outbox_commands_unposted() lists FINISHED ones. At a daemon's
+ *  start (it holds the data directory's lock) these are the ones a kill cut short: the server
+ *  will not deliver them again, so the daemon records their result itself. */
+int outbox_commands_executing(struct outbox *o, struct outbox_command **ret, size_t *ret_n);
+
 /** Forgets POSTED commands finished more than OUTBOX_KEEP_S before @now_ms. Count or -errno. */
 int outbox_commands_expire(struct outbox *o, int64_t now_ms);
 
-/* ---- named values ----------------------------------------------------------------------------- */
+/* ---- named values -----------------------------------------------------------------------------
+ */
 
 /** Stores @value (NUL-terminated, < OUTBOX_KV_MAX bytes) under @key (< OUTBOX_KEY_MAX bytes),
  *  durably, replacing what was there. 0 or -errno. */

@@ -8,9 +8,10 @@
  * ack; the 7-day expiry at its boundary; the OUTBOX_EVENTS_MAX cap; what add refuses (every
  * limit of the server's at its boundary), and batches of the largest events the outbox takes
  * fed to the server's own validator (outbox-server-check.c). Commands: begin twice, a command
- * EXECUTING across a reopen, finish/posted/unposted/expire. Named values. Then a child adding
- * events is SIGKILLed at random instants: the file must open again and hold every event whose
- * add had returned 0. -DKILL_ROUNDS=… -DPROPERTY_SEED=… run more or others.
+ * EXECUTING across a reopen, finish/posted/unposted/expire. Named values. Rows damaged from
+ * outside (-EUCLEAN). Then a child adding events is SIGKILLed at random instants: the file must
+ * open again and hold every event whose add had returned 0, in order, with ids never reused.
+ * -DKILL_ROUNDS=… -DPROPERTY_SEED=… run more or others.
  *
  * The test includes outbox.c, to reach the SQLite handle: the tests that add thousands of
  * events turn synchronous off on it, as an fsync per event proves nothing there.
@@ -245,6 +246,15 @@ static void open_and_errors(void **state)
     assert_int_equal(stat(wal, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     outbox_free(o);
+
+    /* the tables of version 1 missing: damage */
+    assert_int_equal(db_try(dir, "DROP TABLE kv"), SQLITE_OK);
+    o = sentinel;
+    assert_int_equal(outbox_open(dir, false, &o), -EUCLEAN);
+    assert_int_equal(outbox_open(dir, true, &o), -EUCLEAN);
+    assert_int_equal(db_try(dir, "CREATE TABLE kv (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT "
+                                 "NULL) WITHOUT ROWID"),
+                     SQLITE_OK);
 
     /* a file of a newer player */
     assert_int_equal(db_try(dir, "PRAGMA user_version = 2"), SQLITE_OK);
@@ -700,6 +710,23 @@ static void batch_server_accepts(void **state)
     }
     assert_int_equal(batches, 3);
 
+    /* the largest batch there can be: 100 of the largest payloads, the longest type */
+    for (unsigned k = 0; k < OUTBOX_BATCH_MAX; k++) {
+        json_t *p = payload_of(OUTBOX_PAYLOAD_MAX);
+        assert_int_equal(
+            outbox_event_add(o, "FALLBACK_TO_PREVIOUS_MANIFEST", "WARNING", TIME_MAX_MS, p), 0);
+        json_decref(p);
+    }
+    char *largest = NULL;
+    int64_t last = 0;
+    assert_int_equal(outbox_events_batch(o, OUTBOX_BATCH_MAX, TIME_MAX_MS, &largest, &last), 0);
+    assert_true(strlen(largest) > OUTBOX_BATCH_MAX * OUTBOX_PAYLOAD_MAX);
+    int status = server_events_check(largest, &code, field, sizeof(field));
+    if (status != 0)
+        fail_msg("the server refuses the largest batch: %d %s %s", status, code, field);
+    free(largest);
+    assert_int_equal(outbox_events_ack(o, last), 0);
+
     /* the check sees what the server refuses: a payload one byte over, 101 events */
     json_t *p = payload_of(OUTBOX_PAYLOAD_MAX + 1);
     json_t *b =
@@ -809,6 +836,14 @@ static void command_executing_survives_reopen(void **state)
     assert_int_equal(outbox_commands_unposted(o, &v, &n), 0);
     assert_int_equal(n, 0);
     free(v);
+    /* a starting daemon finds it among the executing ones, and only it */
+    assert_int_equal(outbox_commands_executing(o, &v, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].command_id, CMD_A);
+    assert_string_equal(v[0].type, "REBOOT_APP");
+    assert_int_equal(v[0].state, OUTBOX_COMMAND_EXECUTING);
+    outbox_command_release(&v[0]);
+    free(v);
     /* the interrupted result, recorded then posted */
     const char *failed = "{\"status\":\"FAILED\",\"errorCode\":\"INTERRUPTED\"}";
     assert_int_equal(outbox_command_finish(o, CMD_A, failed), 0);
@@ -819,6 +854,9 @@ static void command_executing_survives_reopen(void **state)
     assert_string_equal(v[0].command_id, CMD_A);
     assert_string_equal(v[0].result_json, failed);
     outbox_command_release(&v[0]);
+    free(v);
+    assert_int_equal(outbox_commands_executing(o, &v, &n), 0);
+    assert_int_equal(n, 0);
     free(v);
     outbox_free(o);
     rm_rf(dir);
@@ -1029,6 +1067,60 @@ static void read_only(void **state)
     rm_rf(dir);
 }
 
+/* ---- damage -------------------------------------------------------------------------------- */
+
+/* Rows the schema refuses, forced in from outside: read as -EUCLEAN, not a crash nor a batch the
+ * server would refuse. */
+static void damaged_rows(void **state)
+{
+    _cleanup_free_ char *dir = new_dir();
+    struct outbox *o = open_ok(dir);
+    add_i(o, 0);
+    assert_int_equal(outbox_command_begin(o, CMD_A, "REBOOT_APP", NOW, NULL), 0);
+    assert_int_equal(outbox_command_finish(o, CMD_A, "{}"), 0);
+    /* the schema's own checks */
+    assert_int_equal(db_try(dir, "UPDATE events SET severity = 'DEBUG'"), SQLITE_CONSTRAINT);
+    assert_int_equal(db_try(dir, "UPDATE events SET event_time_utc = 'yesterday'"),
+                     SQLITE_CONSTRAINT);
+    assert_int_equal(db_try(dir, "UPDATE commands SET result_json = NULL"), SQLITE_CONSTRAINT);
+    assert_int_equal(db_try(dir, "UPDATE commands SET state = 'EXECUTING'"), SQLITE_CONSTRAINT);
+
+    static const char *const bad_events[] = {
+        "UPDATE events SET payload_json = 'nope'",
+        "UPDATE events SET payload_json = '[1]'",
+        "UPDATE events SET event_type = 'APP_STOPPED'",
+        "UPDATE events SET event_time_utc = '2026-02-30T00:00:00.000Z'",
+    };
+    for (size_t k = 0; k < ARRAY_SIZE(bad_events); k++) {
+        _cleanup_free_ char *sql = xasprintf("SAVEPOINT s; PRAGMA ignore_check_constraints = ON; "
+                                             "%s; RELEASE s",
+                                             bad_events[k]);
+        assert_int_equal(db_try(dir, "DELETE FROM events"), SQLITE_OK);
+        add_i(o, (int64_t)k);
+        assert_int_equal(db_try(dir, sql), SQLITE_OK);
+        char *text = (char *)dir;
+        int64_t last = 42;
+        assert_int_equal(outbox_events_batch(o, 10, NOW, &text, &last), -EUCLEAN);
+        assert_ptr_equal(text, dir);
+        assert_int_equal(last, 42);
+    }
+    assert_int_equal(db_try(dir, "PRAGMA ignore_check_constraints = ON; "
+                                 "UPDATE commands SET state = 'LOST'"),
+                     SQLITE_OK);
+    struct outbox_command c = {0};
+    assert_int_equal(outbox_command_begin(o, CMD_A, "REBOOT_APP", NOW, &c), -EUCLEAN);
+    assert_null(c.result_json);
+    struct outbox_command *v = NULL;
+    size_t n = 0;
+    assert_int_equal(db_try(dir, "PRAGMA ignore_check_constraints = ON; "
+                                 "UPDATE commands SET state = 'FINISHED', command_id = ''"),
+                     SQLITE_OK);
+    assert_int_equal(outbox_commands_unposted(o, &v, &n), -EUCLEAN);
+    assert_null(v);
+    outbox_free(o);
+    rm_rf(dir);
+}
+
 /* ---- kill -9 ------------------------------------------------------------------------------- */
 
 /* Opens the outbox and adds events {"round": @round, "i": 0, 1, …} until killed, writing the
@@ -1156,6 +1248,7 @@ int main(void)
         cmocka_unit_test(command_finish_posted_expire),
         cmocka_unit_test(kv),
         cmocka_unit_test(read_only),
+        cmocka_unit_test(damaged_rows),
         cmocka_unit_test(events_after_kill9),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
