@@ -702,13 +702,19 @@ static void on_command(struct step *s, enum fsm_command c)
 static void on_api_status(struct step *s, int status)
 {
     struct fsm *f = &s->f;
+    bool was_online = f->online;
     note_answer(s, status);
     if (!syncing_allowed(f))
         return;
-    if (status == 401)
+    if (status == 401) {
         auth_failed(s);
-    else if (status >= 200 && status <= 299)
+    } else if (status >= 200 && status <= 299) {
         f->auth_failures = 0;
+        /* back online, and the server answers well (a heartbeat got through while the manifest
+         * poll waited out its backoff): a sync trigger of its own (device content sync story) */
+        if (!was_online)
+            fetch_soon(s);
+    }
 }
 
 static void on_tick(struct step *s)

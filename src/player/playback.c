@@ -12,6 +12,7 @@
  * boundary, never the screen.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -65,11 +66,13 @@ static void show_pairing(struct agent *a, const char *code)
 {
     struct render_qr qr = {0};
     bool have_qr = qr_encode(code, &qr) == 0;
-    if (have_qr && isatty(STDOUT_FILENO)) {
-        printf("\nPair this screen: enter the code %s in the marquee console, or scan:\n", code);
+    /* the terminal (stdout; logs go to stderr) shows it too: a screen that cannot show
+     * anything yet, or a technician at a console, can still pair */
+    printf("\nPair this screen: enter the code %s in the marquee console%s\n", code,
+           have_qr ? ", or scan:" : ".");
+    if (have_qr)
         qr_print(stdout, &qr);
-        fflush(stdout);
-    }
+    fflush(stdout);
     int r = render_show_pairing(a->render, code, have_qr ? &qr : NULL);
     if (r < 0)
         log_msg(LOG_WARN, "render.pairing_failed", "%s", strerror(-r));

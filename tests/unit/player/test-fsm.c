@@ -796,6 +796,11 @@ static void offline_edges(void **state)
     FEED(&r, api(0), "EMIT OFFLINE_ENTERED =T0+12s");
     r.now += 5 * S;
     FEED(&r, api(503), "EMIT ONLINE_RESTORED =5");
+    /* a 2xx after being offline is a sync trigger: the poll comes now, not after its backoff */
+    FEED(&r, api(0), "EMIT OFFLINE_ENTERED =T0+17s");
+    r.now += 3 * S;
+    FEED(&r, api(204), "EMIT ONLINE_RESTORED =3; POLL +0s; FETCH #4 CURRENT");
+    FEED(&r, api(204), "");
 }
 
 /* ---- commands (§28.7) ----------------------------------------------------------------------- */
