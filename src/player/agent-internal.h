@@ -163,6 +163,7 @@ struct agent {
     char now_asset[UUID_STR_LEN];
     int64_t now_index;
     int off_from, off_to; /* the off-peak window, minutes of the day; -1: none */
+    size_t verify_cursor; /* the next held asset a sync re-hashes */
 
     /* ---- to the core (under mu) ---- */
     struct msg *q_head, **q_tail;

@@ -39,7 +39,8 @@
 #define SNAPSHOT_EVERY_MS 1000 /* the heartbeat's snapshot at least this often */
 #define CLOCK_FILE_MS     500  /* test_clock_file re-read */
 #define EVENT_QUEUE_MAX   16
-#define NEXT_ITEMS        2 /* the items after the one on screen fetched first (§28.9) */
+#define NEXT_ITEMS        2           /* the items after the one on screen fetched first (§28.9) */
+#define VERIFY_BYTES      (64u << 20) /* re-hashed at a sync that is not full */
 
 static struct agent *signal_agent;
 static atomic_bool stop_signalled; /* SIGTERM came, perhaps before the agent existed */
@@ -584,25 +585,33 @@ static void emit(struct agent *a, const struct fsm_action *act)
 
 static void fetch_request(struct agent *a, const struct fsm_action *act)
 {
-    /* the cheap check every sync (a file gone or of the wrong size is fetched again); a full
-     * sync hashes every held asset against its manifest */
+    /* every sync re-verifies the cache against the manifests: each file's presence and size */
     struct cache_want *w = NULL;
     size_t n = wants(a, &w);
     struct cache_reconcile_stats st;
     cache_reconcile(a->cache, w, n, clock_now_ms() / 1000, &st);
-    if (act->full) {
-        for (size_t i = 0; i < n; i++) {
-            struct cache_entry e;
-            if (cache_get(a->cache, w[i].asset_id, &e) == 0 && e.state == CACHE_STATE_READY &&
-                cache_verify(a->cache, w[i].asset_id, w[i].sha256) == -EBADMSG)
-                log_msg(LOG_WARN, "cache.corrupt", "asset %s failed verification: fetched again",
-                        w[i].asset_id);
+    /* SHA-256 too: every held asset at a full sync; otherwise the next few past a cursor, up to
+     * VERIFY_BYTES a sync, so that each file is re-hashed every so often at a bounded cost */
+    uint64_t hashed = 0;
+    bool corrupt = false;
+    for (size_t k = 0; k < n && (act->full || hashed < VERIFY_BYTES); k++) {
+        size_t i = act->full ? k : (a->verify_cursor + k) % n;
+        struct cache_entry e;
+        if (cache_get(a->cache, w[i].asset_id, &e) < 0 || e.state != CACHE_STATE_READY)
+            continue;
+        hashed += e.bytes;
+        if (!act->full)
+            a->verify_cursor = (i + 1) % n;
+        if (cache_verify(a->cache, w[i].asset_id, w[i].sha256) == -EBADMSG) {
+            corrupt = true;
+            log_msg(LOG_WARN, "cache.corrupt", "asset %s failed verification: fetched again",
+                    w[i].asset_id);
         }
     }
     free(w);
     for (size_t i = 0; i < a->n_failed; i++)
         a->failed[i].retry = true; /* this is the "later sync" failed downloads wait for */
-    if (st.rows_dropped || act->full || a->n_failed) {
+    if (st.rows_dropped || corrupt || a->n_failed) {
         playlist_refresh(a);
         plan_downloads(a);
     }
