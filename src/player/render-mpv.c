@@ -20,9 +20,10 @@
  * once, so an interrupt is never lost between the flag test and the wait.
  *
  * The pairing screen and the error card are images this file writes (binary netpbm: a header
- * and the pixels, nothing to encode) under DATA/tmp/, with their text drawn over them by mpv's OSD
- * (an osd-overlay of ASS events, in a 1280×720 frame mpv scales to the window). The overlay is
- * taken down when the next item has loaded, so it never shows over content.
+ * and the pixels, nothing to encode) under DATA/render/ (not tmp/, which the cache owns and
+ * sweeps), with their text drawn over them by mpv's OSD (an osd-overlay of ASS events, in a
+ * 1280×720 frame mpv scales to the window). The overlay is taken down when the next item has
+ * loaded, so it never shows over content.
  *
  * The video output is mpv's x11 VO, measured under Xvfb (no GPU) on Debian 12 with libmpv
  * 0.35: "gpu" refuses Mesa's software rasteriser (and, under ASan, its probe leaks memory from a
@@ -89,9 +90,10 @@ static void lib_load(void)
         return;                                                                                    \
     }
     SYM(create)
-    SYM(initialize) SYM(terminate_destroy) SYM(set_option_string) SYM(command_node)
-        SYM(free_node_contents) SYM(get_property) SYM(observe_property) SYM(unobserve_property)
-            SYM(request_log_messages) SYM(wait_event) SYM(wakeup)
+    SYM(initialize)
+    SYM(terminate_destroy) SYM(set_option_string) SYM(command_node) SYM(free_node_contents)
+        SYM(get_property) SYM(observe_property) SYM(unobserve_property) SYM(request_log_messages)
+            SYM(wait_event) SYM(wakeup)
 #undef SYM
                 lib_ok = true; /* the handle stays open for the process's life */
 }
@@ -136,7 +138,7 @@ struct render_mpv {
     atomic_bool interrupted;
     bool dead;     /* mpv shut down (its core quit): every call fails */
     bool overlay;  /* a text overlay is up */
-    char *tmp_dir; /* DATA/tmp */
+    char *tmp_dir; /* DATA/render */
     char *pairing_path, *card_path;
 };
 
@@ -484,7 +486,7 @@ static int mpv_render_open(const struct render_options *opts, struct render **re
     struct render_mpv *m = xcalloc(1, sizeof(*m));
     m->base.ops = &render_mpv_ops;
     atomic_init(&m->interrupted, false);
-    m->tmp_dir = xasprintf("%s/tmp", opts->data_dir);
+    m->tmp_dir = xasprintf("%s/render", opts->data_dir);
     m->pairing_path = xasprintf("%s/pairing-%d.pgm", m->tmp_dir, (int)getpid());
     m->card_path = xasprintf("%s/card-%d.ppm", m->tmp_dir, (int)getpid());
     int r;

@@ -43,7 +43,7 @@ enum render_kind {
 struct render_options {
     enum render_kind kind;
     const char *timeline_path; /* headless: where the timeline goes (required) */
-    const char *data_dir;      /* scratch files (the pairing screen's image) go under tmp/ */
+    const char *data_dir;      /* scratch files (the pairing screen's image) go under render/ */
     bool fullscreen;           /* mpv: [true] */
 };
 
@@ -67,7 +67,7 @@ struct render_qr {
 /**
  * Opens a renderer. 0 and *ret, or a negative errno (-EINVAL: bad options, for mpv a NULL
  * data_dir among them; -ENODEV: mpv could not open a display or a video output; -EIO: the
- * timeline, or mpv's scratch directory DIR/tmp/, cannot be opened). *ret is untouched on failure.
+ * timeline, or mpv's scratch directory DIR/render/, cannot be opened). *ret is untouched on failure.
  */
 int render_open(const struct render_options *opts, struct render **ret);
 
