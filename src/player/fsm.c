@@ -46,6 +46,7 @@
 #include <string.h>
 
 #include "backoff.h"
+#include "protocol.h"
 
 #define NEVER      INT64_MAX
 #define TIME_LIMIT (INT64_C(1) << 53)
@@ -903,50 +904,22 @@ const char *fsm_sync_status_name(enum fsm_sync_status s)
     return NAME(names, s);
 }
 
-static const struct {
-    const char *name, *severity;
-} emits[] = {
-    [FSM_EMIT_APP_STARTED] = {"APP_STARTED", "INFO"},
-    [FSM_EMIT_PLAYBACK_FAILED] = {"PLAYBACK_FAILED", "ERROR"},
-    [FSM_EMIT_DOWNLOAD_FAILED] = {"DOWNLOAD_FAILED", "WARNING"},
-    [FSM_EMIT_MANIFEST_FETCH_FAILED] = {"MANIFEST_FETCH_FAILED", "WARNING"},
-    [FSM_EMIT_MANIFEST_STAGED] = {"MANIFEST_STAGED", "INFO"},
-    [FSM_EMIT_MANIFEST_APPLIED] = {"MANIFEST_APPLIED", "INFO"},
-    [FSM_EMIT_MANIFEST_REJECTED] = {"MANIFEST_REJECTED", "WARNING"},
-    [FSM_EMIT_OFFLINE_ENTERED] = {"OFFLINE_ENTERED", "WARNING"},
-    [FSM_EMIT_ONLINE_RESTORED] = {"ONLINE_RESTORED", "INFO"},
-    [FSM_EMIT_FALLBACK_TO_PREVIOUS_MANIFEST] = {"FALLBACK_TO_PREVIOUS_MANIFEST", "WARNING"},
-    [FSM_EMIT_NO_PLAYABLE_CONTENT] = {"NO_PLAYABLE_CONTENT", "ERROR"},
-    [FSM_EMIT_ERROR_SCREEN_ENTERED] = {"ERROR_SCREEN_ENTERED", "ERROR"},
-    [FSM_EMIT_LOCAL_MANIFEST_CORRUPT] = {"LOCAL_MANIFEST_CORRUPT", "ERROR"},
-    [FSM_EMIT_COMMAND_EXECUTED] = {"COMMAND_EXECUTED", "INFO"},
-    [FSM_EMIT_COMMAND_FAILED] = {"COMMAND_FAILED", "ERROR"},
-    [FSM_EMIT_DEVICE_TOKEN_INVALID] = {"DEVICE_TOKEN_INVALID", "ERROR"},
-    [FSM_EMIT_CACHE_EVICTION] = {"CACHE_EVICTION", "INFO"},
-};
+_Static_assert(FSM_EMIT_CACHE_EVICTION + 1 == PROTOCOL_EVENT_COUNT, "enum fsm_emit is §27.8.3");
+_Static_assert(FSM_COMMAND_COUNT == PROTOCOL_COMMAND_COUNT, "enum fsm_command is §28.7");
 
 const char *fsm_emit_name(enum fsm_emit e)
 {
-    return (size_t)e < sizeof(emits) / sizeof(emits[0]) ? emits[e].name : "?";
+    return (size_t)e < PROTOCOL_EVENT_COUNT ? protocol_events[e].type : "?";
 }
 
 const char *fsm_emit_severity(enum fsm_emit e)
 {
-    return (size_t)e < sizeof(emits) / sizeof(emits[0]) ? emits[e].severity : "?";
+    return (size_t)e < PROTOCOL_EVENT_COUNT ? protocol_events[e].severity : "?";
 }
-
-static const char *const command_names[FSM_COMMAND_COUNT] = {
-    [FSM_CMD_REQUEST_MANIFEST_REFRESH] = "REQUEST_MANIFEST_REFRESH",
-    [FSM_CMD_RESTART_PLAYBACK_LOOP] = "RESTART_PLAYBACK_LOOP",
-    [FSM_CMD_CLEAR_CACHE_UNUSED] = "CLEAR_CACHE_UNUSED",
-    [FSM_CMD_CLEAR_CACHE_ALL] = "CLEAR_CACHE_ALL",
-    [FSM_CMD_REBOOT_APP] = "REBOOT_APP",
-    [FSM_CMD_SET_LOG_LEVEL] = "SET_LOG_LEVEL",
-};
 
 const char *fsm_command_name(enum fsm_command c)
 {
-    return NAME(command_names, c);
+    return (size_t)c < PROTOCOL_COMMAND_COUNT ? protocol_commands[c] : "?";
 }
 
 int fsm_command_parse(const char *name, enum fsm_command *ret)
@@ -954,7 +927,7 @@ int fsm_command_parse(const char *name, enum fsm_command *ret)
     if (!name)
         return -EINVAL;
     for (size_t i = 0; i < FSM_COMMAND_COUNT; i++)
-        if (strcmp(name, command_names[i]) == 0) {
+        if (strcmp(name, protocol_commands[i]) == 0) {
             *ret = (enum fsm_command)i;
             return 0;
         }

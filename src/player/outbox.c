@@ -50,6 +50,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "macro.h"
+#include "protocol.h"
 
 #define SCHEMA_VERSION  1
 #define BUSY_TIMEOUT_MS 5000
@@ -62,26 +63,8 @@
 #define RESULT_DEPTH_MAX 32u
 #define TYPE_SIZE        sizeof(((struct outbox_command *)NULL)->type)
 
-/* The §27.8.3 table, as the server checks it: any other type is 422 for the whole batch. */
-static const char *const event_types[] = {"APP_STARTED",
-                                          "PLAYBACK_FAILED",
-                                          "DOWNLOAD_FAILED",
-                                          "MANIFEST_FETCH_FAILED",
-                                          "MANIFEST_STAGED",
-                                          "MANIFEST_APPLIED",
-                                          "MANIFEST_REJECTED",
-                                          "OFFLINE_ENTERED",
-                                          "ONLINE_RESTORED",
-                                          "FALLBACK_TO_PREVIOUS_MANIFEST",
-                                          "NO_PLAYABLE_CONTENT",
-                                          "ERROR_SCREEN_ENTERED",
-                                          "LOCAL_MANIFEST_CORRUPT",
-                                          "COMMAND_EXECUTED",
-                                          "COMMAND_FAILED",
-                                          "DEVICE_TOKEN_INVALID",
-                                          "CACHE_EVICTION",
-                                          NULL};
-static const char *const severities[] = {"INFO", "WARNING", "ERROR", NULL};
+/* The §27.8.3 event types and severities, as the server checks them, are protocol.h's: any
+ * other type is 422 for the whole batch. */
 static const char *const command_states[] = {
     [OUTBOX_COMMAND_EXECUTING] = "EXECUTING",
     [OUTBOX_COMMAND_FINISHED] = "FINISHED",
@@ -562,7 +545,8 @@ static int events_make_room(struct outbox *o)
 int outbox_event_add(struct outbox *o, const char *type, const char *severity, int64_t time_ms,
                      json_t *payload)
 {
-    if (!o || !in_list(type, event_types) || !in_list(severity, severities) || !time_valid(time_ms))
+    if (!o || !protocol_event_known(type) || !protocol_severity_known(severity) ||
+        !time_valid(time_ms))
         return -EINVAL;
     _cleanup_free_ char *text = NULL;
     int r = payload_text(payload, &text);
@@ -593,7 +577,7 @@ static int event_read(struct outbox *o, sqlite3_stmt *s, json_t **ret, int64_t *
     int64_t seq = sqlite3_column_int64(s, 0), ms;
     const char *type = column_text(s, 1), *severity = column_text(s, 2);
     const char *payload_json = column_text(s, 4);
-    if (seq <= 0 || !in_list(type, event_types) || !in_list(severity, severities) ||
+    if (seq <= 0 || !protocol_event_known(type) || !protocol_severity_known(severity) ||
         ids_timestamp_parse(column_text(s, 3), &ms) < 0 || !time_valid(ms) || !payload_json)
         return -EUCLEAN;
     json_t *payload = json_loads(payload_json, JSON_REJECT_DUPLICATES, NULL);

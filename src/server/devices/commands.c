@@ -48,6 +48,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "macro.h"
+#include "protocol.h"
 #include "publishing/publishing.h"
 #include "store/store.h"
 #include "tenancy/admin-internal.h"
@@ -67,14 +68,6 @@
 #define RESULT_BODY_MAX   16384
 #define STATUS_LEN        16
 
-static const char *const types[] = {
-    "REQUEST_MANIFEST_REFRESH",
-    "RESTART_PLAYBACK_LOOP",
-    "CLEAR_CACHE_UNUSED",
-    "CLEAR_CACHE_ALL",
-    "REBOOT_APP",
-    "SET_LOG_LEVEL",
-};
 static const char *const log_levels[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 static const char *const statuses[] = {"PENDING", "DELIVERED", "SUCCEEDED", "FAILED", "EXPIRED"};
 static const char *const outcomes[] = {"SUCCEEDED", "FAILED"};
@@ -340,7 +333,8 @@ static int issue_read(struct http_request *req, int64_t default_ttl, struct issu
         return http_field_problem(req, 400, "INVALID_FIELD", "ttlSeconds",
                                   "must be a whole number of seconds from 60 to 604800");
     x->ttl_s = ttl ? json_integer_value(ttl) : default_ttl;
-    if ((r = body_enum(req, "type", types, ARRAY_SIZE(types), 422, "UNKNOWN_COMMAND_TYPE",
+    if ((r = body_enum(req, "type", protocol_commands, PROTOCOL_COMMAND_COUNT, 422,
+                       "UNKNOWN_COMMAND_TYPE",
                        "must be REQUEST_MANIFEST_REFRESH, RESTART_PLAYBACK_LOOP, "
                        "CLEAR_CACHE_UNUSED, CLEAR_CACHE_ALL, REBOOT_APP or SET_LOG_LEVEL",
                        &x->type)) < 0)

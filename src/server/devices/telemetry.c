@@ -46,6 +46,7 @@
 #include "http/http.h"
 #include "ids.h"
 #include "macro.h"
+#include "protocol.h"
 #include "tenancy/admin-internal.h"
 
 #define EVENTS_MAX         100
@@ -462,26 +463,7 @@ static int heartbeat_post(struct http_request *req, void *ud)
 
 /* ---- POST /v1/player/events ---------------------------------------------------------------- */
 
-/* The §27.8.3 table. */
-static const char *const event_types[] = {"APP_STARTED",
-                                          "PLAYBACK_FAILED",
-                                          "DOWNLOAD_FAILED",
-                                          "MANIFEST_FETCH_FAILED",
-                                          "MANIFEST_STAGED",
-                                          "MANIFEST_APPLIED",
-                                          "MANIFEST_REJECTED",
-                                          "OFFLINE_ENTERED",
-                                          "ONLINE_RESTORED",
-                                          "FALLBACK_TO_PREVIOUS_MANIFEST",
-                                          "NO_PLAYABLE_CONTENT",
-                                          "ERROR_SCREEN_ENTERED",
-                                          "LOCAL_MANIFEST_CORRUPT",
-                                          "COMMAND_EXECUTED",
-                                          "COMMAND_FAILED",
-                                          "DEVICE_TOKEN_INVALID",
-                                          "CACHE_EVICTION",
-                                          NULL};
-static const char *const severities[] = {"INFO", "WARNING", "ERROR", NULL};
+/* The §27.8.3 event types and severities are protocol.h's. */
 
 struct event {
     const char *id, *type, *severity;
@@ -524,13 +506,10 @@ static bool events_read(struct check *ck, json_t *b, struct event **ret, size_t 
         if (!only(ck, e, prefix, fields) ||
             !get_text(ck, e, prefix, "eventId", false, EVENT_ID_MAX, &ev[i].id) ||
             !get_text(ck, e, prefix, "eventType", true, TEXT_MAX, &ev[i].type) ||
-            !get_enum(ck, e, prefix, "severity", true, severities, &ev[i].severity) ||
+            !get_enum(ck, e, prefix, "severity", true, protocol_severities, &ev[i].severity) ||
             !get_time(ck, e, prefix, "eventTimeUtc", true, ev[i].time, NULL))
             return false;
-        bool known = false;
-        for (size_t t = 0; event_types[t] && !known; t++)
-            known = !strcmp(ev[i].type, event_types[t]);
-        if (!known)
+        if (!protocol_event_known(ev[i].type))
             return bad(ck, 422, "UNKNOWN_EVENT_TYPE", "is not an event type of §27.8.3",
                        "%seventType", prefix);
         json_t *payload = json_object_get(e, "payload");
@@ -747,15 +726,9 @@ static int events_get(struct http_request *req, void *ud)
         return r;
     const char *type = http_req_query(req, "type") ?: "",
                *severity = http_req_query(req, "severity") ?: "";
-    bool known = !*type;
-    for (size_t t = 0; event_types[t] && !known; t++)
-        known = !strcmp(type, event_types[t]);
-    if (!known)
+    if (*type && !protocol_event_known(type))
         return http_field_problem(req, 400, "INVALID_QUERY", "type", "is not an event type");
-    known = !*severity;
-    for (size_t t = 0; severities[t] && !known; t++)
-        known = !strcmp(severity, severities[t]);
-    if (!known)
+    if (*severity && !protocol_severity_known(severity))
         return http_field_problem(req, 400, "INVALID_QUERY", "severity",
                                   "must be INFO, WARNING or ERROR");
     char bound[2][TIMESTAMP_STR_LEN] = {"", ""};
