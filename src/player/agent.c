@@ -737,7 +737,18 @@ void agent_command_interrupted(struct outbox *ob, const struct outbox_command *c
                           ? "{\"status\":\"SUCCEEDED\"}"
                           : "{\"status\":\"FAILED\",\"errorCode\":\"INTERRUPTED\","
                             "\"errorMessage\":\"the player stopped while executing it\"}";
-    outbox_command_finish(ob, c->command_id, res);
+    if (outbox_command_finish(ob, c->command_id, res) < 0)
+        return;
+    log_msg(LOG_WARN, "command.interrupted", "command %s (%s): the player stopped before its end",
+            c->command_id, c->type);
+    /* its event, as every result has one (COMMAND_EXECUTED or COMMAND_FAILED) */
+    bool reboot = strcmp(c->type, "REBOOT_APP") == 0;
+    json_t *p = reboot ? json_pack("{s:s, s:s}", "commandId", c->command_id, "commandType", c->type)
+                       : json_pack("{s:s, s:s, s:s}", "commandId", c->command_id, "commandType",
+                                   c->type, "reason", "INTERRUPTED");
+    outbox_event_add(ob, reboot ? "COMMAND_EXECUTED" : "COMMAND_FAILED", reboot ? "INFO" : "ERROR",
+                     clock_now_ms(), p);
+    json_decref(p);
 }
 
 /* At a start: the commands a kill (or REBOOT_APP) cut short get their result now. */

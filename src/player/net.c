@@ -433,6 +433,8 @@ void *net_main(void *userdata)
         agent_request_stop(a);
         return NULL;
     }
+    /* before the first call: the token an earlier run stored (a restart, REBOOT_APP) */
+    token_reload(a);
     int64_t hb_due = 0, cmd_due = 0, ev_due = 0, hb_last = 0;
     /* what the last heartbeat said: a change of state, manifest or sync status is reported as
      * soon as heartbeat_min_s allows, not a whole interval later ("confirm sync complete") */
