@@ -82,9 +82,10 @@ static bool segment_safe(const char *s, size_t max)
     return n > 0 && s[n] == '\0' && n < max;
 }
 
-/* Retry-After (RFC 9110 §10.2.3): delta-seconds or an HTTP-date; saturated to INT32_MAX. */
-static int32_t parse_retry_after(const char *v)
+int32_t api_retry_after_s(const char *v)
 {
+    if (!v)
+        return -1;
     while (*v == ' ' || *v == '\t')
         v++;
     if (*v >= '0' && *v <= '9') {
@@ -313,7 +314,7 @@ static int perform(struct api *a, const struct call *c, struct answer *ans, cons
 
     const char *ra = header(a, "Retry-After");
     if (ra)
-        out->retry_after_s = parse_retry_after(ra);
+        out->retry_after_s = api_retry_after_s(ra);
     for (; *ok; ok++)
         if (status == *ok)
             return 0;

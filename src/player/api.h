@@ -183,3 +183,10 @@ int api_commands_get(struct api *a, json_t **ret, struct api_outcome *out);
  */
 int api_command_result(struct api *a, const char *command_id, const char *json,
                        struct api_outcome *out);
+
+/**
+ * A Retry-After value (RFC 9110 §10.2.3) in seconds from now: delta-seconds, or an HTTP-date
+ * (a date in the past is 0); saturated to INT32_MAX. -1 when @value is NULL or neither. The
+ * one parser of Retry-After: the manifest sync and the download engine both use it.
+ */
+int32_t api_retry_after_s(const char *value);

@@ -32,11 +32,13 @@
 #include "backoff.h"
 #include "clock.h"
 #include "macro.h"
+#include "player/api.h"
 
 #define DL_QUEUE_MAX      10000
 #define DL_ERROR_BODY_MAX 65536 /* an error response's body is read and dropped up to this */
 #define DL_MAX_REDIRS     5
 #define DL_BACKOFF_MAX_MS BACKOFF_MAX_MS
+#define DL_RETRY_MAX_MS   (INT64_C(3600) * 1000) /* a longer Retry-After is taken as 1 h */
 #define NS_PER_MS         INT64_C(1000000)
 /* Writeback of the .part is started every this many bytes (sync_file_range(WRITE), which does
  * not wait), so the disk works while the network does and cache_commit()'s fsync finds little
@@ -319,8 +321,12 @@ static void job_report(struct dl *e, size_t i, enum dl_outcome outcome, int erro
     job_drop(e, i);
 }
 
-/* An attempt of jobs[i] failed with @error: back off and queue it again, or report FAILED. */
-static void job_attempt_failed(struct dl *e, size_t i, int error, bool permanent)
+/*
+ * An attempt of jobs[i] failed with @error: back off and queue it again (no sooner than
+ * @min_wait_ms: a 429 or 503's Retry-After, else 0), or report FAILED.
+ */
+static void job_attempt_failed_after(struct dl *e, size_t i, int error, bool permanent,
+                                     int64_t min_wait_ms)
 {
     struct job *j = e->jobs[i];
     job_stop(e, j);
@@ -333,7 +339,22 @@ static void job_attempt_failed(struct dl *e, size_t i, int error, bool permanent
     }
     int64_t ms = dl_backoff_ms(e->cfg.backoff_base_ms, e->cfg.backoff_cap_ms, j->failures,
                                e->cfg.random(e->cfg.userdata));
-    j->not_before_ns = clock_mono_ns() + ms * NS_PER_MS;
+    j->not_before_ns = clock_mono_ns() + MAX(ms, min_wait_ms) * NS_PER_MS;
+}
+
+static void job_attempt_failed(struct dl *e, size_t i, int error, bool permanent)
+{
+    job_attempt_failed_after(e, i, error, permanent, 0);
+}
+
+/* The Retry-After of the last response of @h (a 429 or 503), in ms, capped; 0: none. */
+static int64_t retry_after_ms(CURL *h)
+{
+    struct curl_header *hh = NULL;
+    if (curl_easy_header(h, "Retry-After", 0, CURLH_HEADER, -1, &hh) != CURLHE_OK || !hh)
+        return 0;
+    int32_t s = api_retry_after_s(hh->value);
+    return s > 0 ? MIN((int64_t)s * 1000, DL_RETRY_MAX_MS) : 0;
 }
 
 /* The .part of jobs[i] should be complete: hand it to the cache. */
@@ -600,7 +621,9 @@ static void job_finish(struct dl *e, size_t i, CURLcode rc)
     } else if (j->status == 416) {
         job_verify(e, i); /* the .part holds all the server has: right or wrong, the hash says */
     } else {
-        job_attempt_failed(e, i, -EIO, status_permanent(j->status));
+        /* 429 and 503 say when to come back: no sooner than that (the backoff if longer) */
+        int64_t wait = j->status == 429 || j->status == 503 ? retry_after_ms(j->easy) : 0;
+        job_attempt_failed_after(e, i, -EIO, status_permanent(j->status), wait);
     }
 }
 

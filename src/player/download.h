@@ -18,11 +18,12 @@
  * server has) goes straight to verification → cache_commit() (size and SHA-256; a mismatch
  * deletes the .part) → a DONE result. An attempt that fails (no connection, a stall below
  * low_speed_limit for low_speed_time_s, an HTTP error, more bytes than expected, a checksum
- * mismatch) waits a backoff with full jitter, uniform in [0, min(cap, base · 2^(attempt−1))],
- * then runs again, resuming whatever .part it left; after max_attempts a FAILED result carries
- * the last HTTP status and the retry count (the DOWNLOAD_FAILED event) and the job is dropped,
- * leaving its .part and PENDING row for the next sync to resume. An HTTP 4xx other than 408 and
- * 429 fails at once: the same URL will not get better (a signed URL that expired, a deleted
+ * mismatch) waits a backoff with full jitter, uniform in [0, min(cap, base · 2^(attempt−1))]
+ * — after a 429 or 503 with a Retry-After (seconds or an HTTP-date), at least that, taken as
+ * 1 h at most —, then runs again, resuming whatever .part it left; after max_attempts a FAILED
+ * result carries the last HTTP status and the retry count (the DOWNLOAD_FAILED event) and the job
+ * is dropped, leaving its .part and PENDING row for the next sync to resume. An HTTP 4xx other than
+ * 408 and 429 fails at once: the same URL will not get better (a signed URL that expired, a deleted
  * object); the next sync brings a fresh one.
  *
  * Crash safety is the cache's (cache.h): the .part is only ever appended to, or truncated to

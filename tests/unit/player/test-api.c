@@ -38,7 +38,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "macro.h"
-/* the .c, for its statics (perform, parse_retry_after) and the handle's connection count */
+/* the .c, for its statics (perform) and the handle's connection count */
 #include "player/api.c"
 
 #define ADMIN_EMAIL    "admin@api.test"
@@ -537,16 +537,17 @@ static void test_arguments(void **state)
 
 static void test_retry_after(void **state)
 {
-    assert_int_equal(parse_retry_after("120"), 120);
-    assert_int_equal(parse_retry_after(" 7 "), 7);
-    assert_int_equal(parse_retry_after("0"), 0);
-    assert_int_equal(parse_retry_after("99999999999999999999"), INT32_MAX);
-    assert_int_equal(parse_retry_after("12s"), -1);
-    assert_int_equal(parse_retry_after("soon"), -1);
-    assert_int_equal(parse_retry_after(""), -1);
+    assert_int_equal(api_retry_after_s("120"), 120);
+    assert_int_equal(api_retry_after_s(" 7 "), 7);
+    assert_int_equal(api_retry_after_s("0"), 0);
+    assert_int_equal(api_retry_after_s("99999999999999999999"), INT32_MAX);
+    assert_int_equal(api_retry_after_s("12s"), -1);
+    assert_int_equal(api_retry_after_s("soon"), -1);
+    assert_int_equal(api_retry_after_s(""), -1);
+    assert_int_equal(api_retry_after_s(NULL), -1);
     clock_set_fake_ms(INT64_C(1445412480000)); /* Wed, 21 Oct 2015 07:28:00 GMT */
-    assert_int_equal(parse_retry_after("Wed, 21 Oct 2015 07:30:00 GMT"), 120);
-    assert_int_equal(parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT"), 0); /* past */
+    assert_int_equal(api_retry_after_s("Wed, 21 Oct 2015 07:30:00 GMT"), 120);
+    assert_int_equal(api_retry_after_s("Wed, 21 Oct 2015 07:00:00 GMT"), 0); /* past */
     clock_set_fake_ms(0);
 }
 

@@ -8,6 +8,8 @@
  *   /cut/     the first response stops at 50%   /corrupt/ the first response has a byte flipped
  *   /drip/    the first response drips 200 B/s  /norange/ ignores Range: always 200
  *   /slow/    as /ok/ at about 800 KB/s (transfers that overlap)
+ *   /ra1/, /ra3600/  503 with `Retry-After: 1` (3600), then as /ok/
+ *   /radate/  429 with a Retry-After an hour ahead as an HTTP-date, then as /ok/
  * The server logs every request (path, the Range start, bytes served) and the most requests in
  * flight at once. Each case checks the engine's results, the files in DIR/assets/ (byte for
  * byte and by cache_verify()) and the index (READY, no .part left), and what went over the wire.
@@ -52,6 +54,7 @@ struct req {
     long long range_start; /* -1: no Range */
     int status;
     uint64_t served; /* body bytes handed to MHD */
+    int64_t at_ns;   /* when it came in (clock_mono_ns) */
 };
 
 static struct {
@@ -142,6 +145,20 @@ static unsigned seen_before(const char *path)
     return n;
 }
 
+static enum MHD_Result respond_status_ra(struct MHD_Connection *c, size_t req, unsigned status,
+                                         const char *retry_after)
+{
+    srv.reqs[req].status = (int)status;
+    pthread_mutex_unlock(&srv.lock);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(5, (void *)"error", MHD_RESPMEM_PERSISTENT);
+    if (retry_after)
+        MHD_add_response_header(r, "Retry-After", retry_after);
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result respond_status(struct MHD_Connection *c, size_t req, unsigned status)
 {
     srv.reqs[req].status = (int)status;
@@ -171,12 +188,24 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     srv.reqs[req] = (struct req){0};
     snprintf(srv.reqs[req].path, sizeof(srv.reqs[req].path), "%s", url);
     srv.reqs[req].range_start = has_range ? (long long)rs : -1;
+    srv.reqs[req].at_ns = clock_mono_ns();
     unsigned before = seen_before(url);
     const struct file *f = file_find(name);
     if (!f || strcmp(mode, "e404") == 0)
         return respond_status(c, req, 404);
     if (strcmp(mode, "e503") == 0 || (strcmp(mode, "503once") == 0 && before == 0))
         return respond_status(c, req, 503);
+    if (strcmp(mode, "ra1") == 0 && before == 0)
+        return respond_status_ra(c, req, 503, "1");
+    if (strcmp(mode, "ra3600") == 0 && before == 0)
+        return respond_status_ra(c, req, 503, "3600");
+    if (strcmp(mode, "radate") == 0 && before == 0) {
+        char date[64];
+        time_t at = time(NULL) + 3600;
+        struct tm tm;
+        strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&at, &tm));
+        return respond_status_ra(c, req, 429, date);
+    }
     if (strcmp(mode, "norange") == 0)
         has_range = false;
     if (has_range && rs >= f->size) {
@@ -613,6 +642,67 @@ static void test_fails_after_three(void **state)
     assert_int_equal(ce.state, CACHE_STATE_PENDING);
 }
 
+/* Runs the engine for about @ms (no result expected meanwhile). */
+static void run_for(struct fixture *fx, int64_t ms)
+{
+    int64_t end = clock_mono_ns() + ms * 1000000;
+    while (clock_mono_ns() < end) {
+        assert_true(dl_run(fx->dl, 20) >= 0);
+        struct dl_result r;
+        if (dl_result_next(fx->dl, &r) == 1)
+            fail_msg("an unexpected result for %s (outcome %d, status %d)", r.asset_id,
+                     (int)r.outcome, r.http_status);
+    }
+}
+
+/*
+ * 429 and 503 honour Retry-After (delta-seconds and HTTP-date): with a backoff of 20 ms, a
+ * Retry-After of an hour keeps the job waiting — queued, in backoff, no second request — long
+ * after the backoff alone would have retried; a Retry-After of 1 s is waited before the retry
+ * (the second request comes no sooner: an order of events on one monotonic clock, not a
+ * measure of speed), which then succeeds.
+ */
+static void test_retry_after(void **state)
+{
+    struct fixture *fx = *state;
+    fx->cfg.max_attempts = 5;
+    fx_start(fx);
+    add(fx, "ra3600", "c", DL_PRIO_STAGED);
+    add(fx, "radate", "d", DL_PRIO_STAGED);
+    struct req r[4];
+    struct dl_counts cnt = {0};
+    int64_t end = clock_mono_ns() + INT64_C(10) * 1000000000;
+    do {
+        assert_true(dl_run(fx->dl, 20) >= 0);
+        dl_counts_get(fx->dl, &cnt);
+    } while (
+        (reqs_for("/ra3600/c", r, 4) < 1 || reqs_for("/radate/d", r, 4) < 1 || cnt.active > 0) &&
+        clock_mono_ns() < end);
+    /* both answered; now wait 25 backoffs' worth (500 ms): neither may come back */
+    run_for(fx, 500);
+    dl_counts_get(fx->dl, &cnt);
+    assert_int_equal(cnt.active, 0);
+    assert_int_equal(cnt.queued, 2);
+    assert_int_equal(cnt.waiting, 2);
+    assert_int_equal(reqs_for("/ra3600/c", r, 4), 1);
+    assert_int_equal(r[0].status, 503);
+    assert_int_equal(reqs_for("/radate/d", r, 4), 1);
+    assert_int_equal(r[0].status, 429);
+    assert_int_equal(fx->n_res, 0);
+    assert_int_equal(dl_cancel(fx->dl, "c"), 0);
+    assert_int_equal(dl_cancel(fx->dl, "d"), 0);
+
+    /* Retry-After: 1 — the retry waits for it, then succeeds */
+    add(fx, "ra1", "e", DL_PRIO_STAGED);
+    run_until(fx, 1, 10);
+    assert_ready(fx, "e");
+    assert_int_equal(result_of(fx, "e")->retry_count, 1);
+    assert_int_equal(reqs_for("/ra1/e", r, 4), 2);
+    assert_int_equal(r[0].status, 503);
+    assert_int_equal(r[1].status, 200);
+    assert_true(r[1].at_ns - r[0].at_ns >= INT64_C(1000000000));
+}
+
 static void test_priority_and_concurrency(void **state)
 {
     struct fixture *fx = *state;
@@ -759,6 +849,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ignored_range_restarts, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_drip_times_out_and_resumes, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_fails_after_three, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_retry_after, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_priority_and_concurrency, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_bandwidth_cap, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_kill_resumes, fx_setup, fx_teardown),
