@@ -180,7 +180,8 @@ struct agent {
     bool token_changed; /* the stored token changed: reload it before the next call */
     bool has_token;
     char device_id[API_ID_MAX];
-    bool results_waiting; /* command results to post */
+    char device_name[API_NAME_MAX]; /* from the claim (the error card shows it) */
+    bool results_waiting;           /* command results to post */
     struct hb_snapshot hb;
     char *inventory; /* JSON array text, or NULL when unchanged since the last beat */
     bool inventory_changed;
@@ -204,7 +205,8 @@ struct msg *agent_msg_new(enum msg_type t);
 void agent_msg_free(struct msg *m);
 void agent_request_stop(struct agent *a);
 void agent_command_interrupted(struct outbox *ob, const struct outbox_command *c);
-int agent_token_load(const char *dir, char *token, size_t size, char *device_id, size_t id_size);
+int agent_token_load(const char *dir, char *token, size_t size, char *device_id, size_t id_size,
+                     char *name, size_t name_size);
 
 /* net.c */
 void *net_main(void *userdata);

@@ -90,13 +90,14 @@ void agent_request_stop(struct agent *a)
 
 /* ---- the token ----------------------------------------------------------------------------- */
 
-int agent_token_load(const char *dir, char *token, size_t size, char *device_id, size_t id_size)
+int agent_token_load(const char *dir, char *token, size_t size, char *device_id, size_t id_size,
+                     char *name, size_t name_size)
 {
     _cleanup_free_ char *path = xasprintf("%s/%s", dir, AGENT_TOKEN_FILE);
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return -errno;
-    char buf[API_TOKEN_MAX + 512];
+    char buf[API_TOKEN_MAX + API_NAME_MAX + 512];
     ssize_t n = read(fd, buf, sizeof(buf) - 1);
     close(fd);
     if (n <= 0)
@@ -106,10 +107,12 @@ int agent_token_load(const char *dir, char *token, size_t size, char *device_id,
     explicit_bzero(buf, sizeof(buf));
     const char *t = json_string_value(json_object_get(v, "token"));
     const char *id = json_string_value(json_object_get(v, "deviceId"));
+    const char *nm = json_string_value(json_object_get(v, "deviceName"));
     int r = -EBADMSG;
     if (t && id && strlen(t) < size && strlen(id) < id_size) {
         snprintf(token, size, "%s", t);
         snprintf(device_id, id_size, "%s", id);
+        snprintf(name, name_size, "%s", nm ? nm : "");
         r = 0;
     }
     json_decref(v);
@@ -118,8 +121,9 @@ int agent_token_load(const char *dir, char *token, size_t size, char *device_id,
 
 static bool token_present(struct agent *a)
 {
-    char token[API_TOKEN_MAX], id[API_ID_MAX];
-    bool ok = agent_token_load(a->dir, token, sizeof(token), id, sizeof(id)) == 0;
+    char token[API_TOKEN_MAX], id[API_ID_MAX], name[API_NAME_MAX];
+    bool ok =
+        agent_token_load(a->dir, token, sizeof(token), id, sizeof(id), name, sizeof(name)) == 0;
     explicit_bzero(token, sizeof(token));
     return ok;
 }

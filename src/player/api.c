@@ -493,6 +493,7 @@ int api_pairing_status(struct api *a, const char *poll_token, struct api_pairing
             get_str(v, "deviceId", true, s.device_id, sizeof(s.device_id)) < 0 ||
             get_str(v, "venueId", true, s.venue_id, sizeof(s.venue_id)) < 0 ||
             get_str(v, "tenantId", true, s.tenant_id, sizeof(s.tenant_id)) < 0 ||
+            get_str(v, "deviceName", false, s.device_name, sizeof(s.device_name)) < 0 ||
             get_time(v, "deviceTokenExpiresAtUtc", false, &s.device_token_expires_at_ms) < 0)
             r = -EBADMSG;
     }

@@ -49,6 +49,7 @@
 #define API_SMALL_MAX        (64u * 1024)   /* pairing, statuses, results, problem bodies */
 #define API_TOKEN_MAX        4096u          /* a device token (a JWT) or a poll token */
 #define API_ID_MAX           64u            /* pairingId, deviceId, commandId … */
+#define API_NAME_MAX         1024u          /* a device's name (≤ 200 characters of UTF-8) */
 #define API_BASE_URL_MAX     2048u
 #define API_PROBLEM_CODE_MAX 64u
 
@@ -124,6 +125,7 @@ struct api_pairing_status {
     /* COMPLETED with the token (the first poll after the claim) only; "" otherwise. A
      * COMPLETED answer without a token means it was handed out already: pair again. */
     char device_id[API_ID_MAX], venue_id[API_ID_MAX], tenant_id[API_ID_MAX];
+    char device_name[API_NAME_MAX];   /* the claim's name, for the error card ("" if not sent) */
     char device_token[API_TOKEN_MAX]; /* secret: store it (0600), then api_pairing_status_wipe() */
     int64_t device_token_expires_at_ms; /* 0: not given */
 };

@@ -74,8 +74,9 @@ static int token_store(struct agent *a, const struct api_pairing_status *st)
 {
     _cleanup_free_ char *path = xasprintf("%s/%s", a->dir, AGENT_TOKEN_FILE);
     _cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
-    json_t *v = json_pack("{s:s, s:s, s:s, s:s}", "deviceId", st->device_id, "venueId",
-                          st->venue_id, "tenantId", st->tenant_id, "token", st->device_token);
+    json_t *v = json_pack("{s:s, s:s, s:s, s:s, s:s}", "deviceId", st->device_id, "venueId",
+                          st->venue_id, "tenantId", st->tenant_id, "deviceName", st->device_name,
+                          "token", st->device_token);
     if (!v)
         return -EINVAL;
     char *text = json_dumps(v, JSON_COMPACT);
@@ -175,6 +176,11 @@ static void pair(struct agent *a)
                     continue;
                 }
                 r = token_store(a, &st);
+                if (r == 0) {
+                    pthread_mutex_lock(&a->mu); /* before PAIRED: an error card names it */
+                    snprintf(a->device_name, sizeof(a->device_name), "%s", st.device_name);
+                    pthread_mutex_unlock(&a->mu);
+                }
                 api_pairing_status_wipe(&st);
                 if (r < 0) {
                     log_msg(LOG_ERROR, "pairing.store_failed", "%s", strerror(-r));
@@ -197,11 +203,12 @@ static void pair(struct agent *a)
 
 static void token_reload(struct agent *a)
 {
-    char token[API_TOKEN_MAX], id[API_ID_MAX];
-    if (agent_token_load(a->dir, token, sizeof(token), id, sizeof(id)) == 0) {
+    char token[API_TOKEN_MAX], id[API_ID_MAX], name[API_NAME_MAX];
+    if (agent_token_load(a->dir, token, sizeof(token), id, sizeof(id), name, sizeof(name)) == 0) {
         api_set_device_token(a->api, token);
         pthread_mutex_lock(&a->mu);
         snprintf(a->device_id, sizeof(a->device_id), "%s", id);
+        snprintf(a->device_name, sizeof(a->device_name), "%s", name);
         pthread_mutex_unlock(&a->mu);
     } else {
         api_set_device_token(a->api, NULL);

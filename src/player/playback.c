@@ -108,11 +108,12 @@ void *playback_main(void *userdata)
         }
         if (a->mode == PLAY_ERROR) {
             if (shown != PLAY_ERROR) {
-                char reason[sizeof(a->error_reason)];
+                char reason[sizeof(a->error_reason)], name[sizeof(a->device_name)];
                 memcpy(reason, a->error_reason, sizeof(reason));
+                memcpy(name, a->device_name, sizeof(name));
                 shown = PLAY_ERROR;
                 pthread_mutex_unlock(&a->mu);
-                int r = render_show_error(a->render, NULL, reason);
+                int r = render_show_error(a->render, name, reason);
                 if (r < 0)
                     log_msg(LOG_WARN, "render.error_screen_failed", "%s", strerror(-r));
                 pthread_mutex_lock(&a->mu);

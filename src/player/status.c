@@ -69,8 +69,10 @@ int status_write(struct agent *a)
     pthread_mutex_lock(&a->mu);
     struct hb_snapshot h = a->hb;
     char code[sizeof(a->pairing_code)], device[sizeof(a->device_id)];
+    char name[sizeof(a->device_name)];
     memcpy(code, a->pairing_code, sizeof(code));
     memcpy(device, a->device_id, sizeof(device));
+    memcpy(name, a->device_name, sizeof(name));
     bool pairing = a->mode == PLAY_PAIRING && *code;
     pthread_mutex_unlock(&a->mu);
 
@@ -94,6 +96,7 @@ int status_write(struct agent *a)
         json_boolean(a->fsm.online), "lastSyncAtUtc", json_null());
     if (!v)
         return -ENOMEM;
+    json_object_set_new(v, "deviceName", *name ? json_string(name) : json_null());
     if (h.last_sync_ms > 0) {
         ids_timestamp(h.last_sync_ms, t);
         json_object_set_new(v, "lastSyncAtUtc", json_string(t));

@@ -121,6 +121,7 @@ describe(`device pairing (${BACKEND})`, () => {
         assert.equal(body.deviceId, device.deviceId);
         assert.equal(body.venueId, A.V1);
         assert.equal(body.tenantId, A.tenantId);
+        assert.equal(body.deviceName, 'Bar screen', 'the claim\'s name, for the player\'s error card');
         assert.equal(typeof body.deviceToken, 'string');
         const claims = jwtClaims(body.deviceToken);
         assert.equal(claims.typ, 'device');

@@ -269,6 +269,7 @@ enum pairing_col {
     PC_TENANT,
     PC_VENUE,
     PC_DEVICE,
+    PC_NAME,
 };
 
 struct status_tx {
@@ -390,7 +391,7 @@ static int status_tx(struct store_conn *c, void *ud)
     struct store_result *res = NULL;
     int r = store_exec(c,
                        "SELECT status, expires_at_utc, device_secret_hash, claimed_tenant_id, "
-                       "claimed_venue_id, resulting_device_id FROM device_pairings "
+                       "claimed_venue_id, resulting_device_id, claimed_name FROM device_pairings "
                        "WHERE pairing_id = $1",
                        (struct store_param[]){STORE_TEXT(x->pairing_id)}, 1, &res);
     if (r < 0)
@@ -429,6 +430,8 @@ static int status_tx(struct store_conn *c, void *ud)
             json_object_set_new(x->body, "deviceId", adm_jstr(T(PC_DEVICE)));
             json_object_set_new(x->body, "venueId", adm_jstr(T(PC_VENUE)));
             json_object_set_new(x->body, "tenantId", adm_jstr(T(PC_TENANT)));
+            /* the name the claim gave: the player's error card shows it (§28.4 ERROR_SCREEN) */
+            json_object_set_new(x->body, "deviceName", adm_jstr(T(PC_NAME)));
         } else if (strcmp(status, "EXPIRED") != 0)
             json_object_set_new(x->body, "pollIntervalSeconds", json_integer(POLL_INTERVAL_S));
     }

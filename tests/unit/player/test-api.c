@@ -326,6 +326,7 @@ static void test_pairing(void **state)
     assert_string_equal(st.venue_id, S.venue_id);
     assert_string_equal(st.tenant_id, S.tenant_id);
     assert_true(ids_is_uuid(st.device_id));
+    assert_string_equal(st.device_name, "Bar screen");
     assert_true(st.device_token_expires_at_ms > clock_now_ms());
     memcpy(S.device_token, st.device_token, sizeof(S.device_token));
     memcpy(S.device_id, st.device_id, sizeof(S.device_id));
