@@ -164,6 +164,7 @@ struct agent {
     int64_t now_index;
     int off_from, off_to; /* the off-peak window, minutes of the day; -1: none */
     size_t verify_cursor; /* the next held asset a sync re-hashes */
+    int64_t log_until_ms; /* SET_LOG_LEVEL's level ends then (wall clock; 0: it does not) */
 
     /* ---- to the core (under mu) ---- */
     struct msg *q_head, **q_tail;

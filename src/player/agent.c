@@ -833,7 +833,9 @@ static void command_done(struct agent *a, const struct pending_cmd *c, int r, js
     pthread_mutex_unlock(&a->mu);
 }
 
-static int set_log_level(json_t *params)
+/* SET_LOG_LEVEL {"level", "durationSeconds"?}: the level, for that long when given (then back
+ * to the configured one), else until the next such command or a restart. */
+static int set_log_level(struct agent *a, json_t *params)
 {
     const char *lv = json_string_value(json_object_get(params, "level"));
     if (!lv)
@@ -846,7 +848,12 @@ static int set_log_level(json_t *params)
     enum log_level l;
     if (log_level_parse(lower, &l) < 0)
         return -EINVAL;
+    json_t *d = json_object_get(params, "durationSeconds");
+    if (d && !json_is_null(d) &&
+        (!json_is_integer(d) || json_integer_value(d) < 1 || json_integer_value(d) > 7 * 86400))
+        return -EINVAL;
     log_set_level(l);
+    a->log_until_ms = d && json_is_integer(d) ? clock_now_ms() + json_integer_value(d) * 1000 : 0;
     return 0;
 }
 
@@ -872,7 +879,7 @@ static void execute(struct agent *a, enum fsm_command type)
             result = json_pack("{s:I}", "evictedAssets", (json_int_t)count);
             break;
         case FSM_CMD_SET_LOG_LEVEL:
-            r = set_log_level(c.params);
+            r = set_log_level(a, c.params);
             break;
         case FSM_CMD_REBOOT_APP:
             /* the result first: the process that reports it is the one that ends */
@@ -1224,6 +1231,15 @@ static void loop(struct agent *a)
             wake = fsm_next_wakeup(&a->fsm, now);
         }
         int64_t mono = clock_mono_ns() / 1000000;
+        if (a->log_until_ms && clock_now_ms() >= a->log_until_ms) {
+            a->log_until_ms = 0; /* SET_LOG_LEVEL's durationSeconds is over */
+            enum log_level l;
+            if (log_level_parse(a->set->log_level, &l) == 0) {
+                log_set_level(l);
+                log_msg(LOG_INFO, "log.level_restored", "log level %s again (durationSeconds over)",
+                        a->set->log_level);
+            }
+        }
         if (mono >= sweep_next) {
             sweep_next = mono + 60000;
             sweep(a);

@@ -35,7 +35,8 @@
 // the world raises marqueed's rate limits). Nothing here asserts a duration: every wait is a
 // generous bound on something that must happen.
 import assert from 'node:assert/strict';
-import { readdir, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
@@ -140,7 +141,12 @@ describe(`remote commands: marquee-player headless (${BACKEND})`, () => {
         return plays.find((p) => pred(p.start)) ?? null;
     }, { timeoutMs: 60000, intervalMs: 100, what });
 
+    let clockDir;
+    let clockFile; // the player's test clock (SET_LOG_LEVEL's durationSeconds)
     before(async () => {
+        clockDir = await mkdtemp(path.join(os.tmpdir(), 'mp-clock-'));
+        clockFile = path.join(clockDir, 'offset-ms');
+        await writeFile(clockFile, '0\n');
         world = await startWorld({
             media: {
                 red: { type: 'image', color: 'red' },
@@ -159,7 +165,7 @@ describe(`remote commands: marquee-player headless (${BACKEND})`, () => {
         player = await startPlayer({
             server: world,
             logLevel: 'info', // SET_LOG_LEVEL turns debug on
-            config: { heartbeat_min_s: 5, poll_min_s: 1, poll_max_s: 2, command_poll_s: 1 },
+            config: { heartbeat_min_s: 5, poll_min_s: 1, poll_max_s: 2, command_poll_s: 1, test_clock_file: clockFile },
         });
         ({ deviceId } = await pairPlayer(player, world.admin, world.venueId, { name: 'Commands screen' }));
         await waitCurrent(p1);
@@ -167,6 +173,7 @@ describe(`remote commands: marquee-player headless (${BACKEND})`, () => {
     after(async () => {
         if (player && !player.exitInfo) await player.kill9().catch(() => {});
         await world?.stop();
+        if (clockDir) await rm(clockDir, { recursive: true, force: true });
     });
 
     it('SET_LOG_LEVEL {"level":"DEBUG"}: debug lines appear in the player\'s stderr', async () => {
@@ -214,6 +221,26 @@ describe(`remote commands: marquee-player headless (${BACKEND})`, () => {
             { timeoutMs: 30000, what: 'two more manifest polls' });
         const debug = player.lines.slice(mark + 1).filter((l) => l.level === 'debug');
         assert.deepEqual(debug, [], 'no debug line after SET_LOG_LEVEL INFO');
+    });
+
+    it('SET_LOG_LEVEL {"level":"DEBUG","durationSeconds":60}: debug for 60 s of the player\'s clock, then its own level', async () => {
+        const c = await issue('SET_LOG_LEVEL', { level: 'DEBUG', durationSeconds: 60 });
+        await expectExecuted(c);
+        const from = player.lines.length;
+        await player.waitFor(() => player.lines.slice(from).some((l) => l.level === 'debug'),
+            { timeoutMs: 30000, what: 'debug lines during durationSeconds' });
+        await writeFile(clockFile, '61000\n'); // the player's clock, 61 s on
+        const isPoll = (l) => l.event === 'request' && l.route === '/v1/player/manifest';
+        // once the clock file is read (every 500 ms) the level is back, and the player says so
+        const moved = player.lines.length;
+        await player.waitFor(() => player.lines.slice(moved).some((l) => l.event === 'log.level_restored'),
+            { timeoutMs: 30000, what: 'the log.level_restored line after the clock moved' });
+        const mark = player.lines.findLastIndex((l) => l.event === 'log.level_restored');
+        const polls = world.srv.logs().filter(isPoll).length;
+        await player.waitFor(() => world.srv.logs().filter(isPoll).length >= polls + 2,
+            { timeoutMs: 30000, what: 'two more manifest polls' });
+        assert.deepEqual(player.lines.slice(mark + 1).filter((l) => l.level === 'debug'), [],
+            'no debug line once durationSeconds has passed');
     });
 
     it('RESTART_PLAYBACK_LOOP: at the end of the item on screen, the loop starts again at index 0', async () => {
