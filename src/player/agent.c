@@ -39,7 +39,8 @@
 #define SNAPSHOT_EVERY_MS 1000 /* the heartbeat's snapshot at least this often */
 #define CLOCK_FILE_MS     500  /* test_clock_file re-read */
 #define EVENT_QUEUE_MAX   16
-#define NEXT_ITEMS        2           /* the items after the one on screen fetched first (§28.9) */
+#define INVENTORY_MAX     5000 /* files a heartbeat's inventory lists at most (the server's bound) */
+#define NEXT_ITEMS        2    /* the items after the one on screen fetched first (§28.9) */
 #define VERIFY_BYTES      (64u << 20) /* re-hashed at a sync that is not full */
 
 static struct agent *signal_agent;
@@ -464,11 +465,28 @@ static void snapshot(struct agent *a)
     for (size_t i = 0; i < n; i++) {
         bool is_ready = es[i].state == CACHE_STATE_READY;
         ready += is_ready;
-        json_array_append_new(inv, json_pack("{s:s, s:s, s:I, s:s}", "assetId", es[i].asset_id,
-                                             "checksumSha256", es[i].sha256, "bytes",
-                                             (json_int_t)es[i].bytes, "state",
-                                             is_ready ? "READY" : "DOWNLOADING"));
+        if (i < INVENTORY_MAX)
+            json_array_append_new(inv, json_pack("{s:s, s:s, s:I, s:s}", "assetId", es[i].asset_id,
+                                                 "checksumSha256", es[i].sha256, "bytes",
+                                                 (json_int_t)es[i].bytes, "state",
+                                                 is_ready ? "READY" : "DOWNLOADING"));
     }
+    /* what the manifests name and the cache does not hold: queued (PENDING) or FAILED */
+    struct cache_want *w = NULL;
+    size_t nw = wants(a, &w);
+    for (size_t k = 0; k < nw && json_array_size(inv) < INVENTORY_MAX; k++) {
+        bool held = false, listed = false;
+        for (size_t i = 0; i < n && !held; i++)
+            held = !strcmp(es[i].asset_id, w[k].asset_id);
+        for (size_t j = 0; j < k && !listed; j++)
+            listed = !strcmp(w[j].asset_id, w[k].asset_id);
+        if (held || listed)
+            continue;
+        json_array_append_new(inv, json_pack("{s:s, s:s, s:i, s:s}", "assetId", w[k].asset_id,
+                                             "checksumSha256", w[k].sha256, "bytes", 0, "state",
+                                             failed_find(a, w[k].asset_id) ? "FAILED" : "PENDING"));
+    }
+    free(w);
     free(es);
     char *inv_text = json_dumps(inv, JSON_COMPACT);
     json_decref(inv);
