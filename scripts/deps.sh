@@ -23,6 +23,8 @@ PACKAGES=(
     wrk nginx-light
     # the player rows: ss (the resume row's TCP queues), the openssl CLI (SHA-256 as the engine)
     iproute2 openssl
+    # scenario suites: the sqlite3 CLI reads a player's cache index (DIR/cache.db)
+    sqlite3
 )
 
 missing=()

@@ -238,11 +238,17 @@ static void evicted(struct agent *a, const char *asset_id, uint64_t bytes, const
 static int admit(void *userdata, const char *asset_id, uint64_t bytes)
 {
     struct agent *a = userdata;
-    (void)asset_id;
     struct cache_entry *es = NULL;
     size_t n = 0;
     if (cache_list(a->cache, &es, &n) < 0)
         return 0; /* the index cannot say: let the download try, commit checks again */
+    /* a download resumed (after a kill, a failed attempt) has its reservation already: it is
+     * the incoming bytes, not more use beside them */
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+        if (es[i].state != CACHE_STATE_PENDING || strcmp(es[i].asset_id, asset_id) != 0)
+            es[kept++] = es[i];
+    n = kept;
     const char **prot = xcalloc(n + 1, sizeof(*prot));
     size_t np = 0;
     for (size_t i = 0; i < n; i++)

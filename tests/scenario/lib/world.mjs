@@ -52,12 +52,13 @@ export const WORLD_RATE_LIMITS = ['login_ip', 'login_account', 'refresh_user', '
 const PASSWORD = 'scenario world passphrase 1';
 const FFMPEG = process.env.FFMPEG || 'ffmpeg';
 
-let mediaDir = null;
-async function scratch() {
+let mediaDir = null; // a promise: media made in parallel share one directory
+function scratch() {
     if (!mediaDir) {
-        mediaDir = await mkdtemp(path.join(os.tmpdir(), 'marquee-world-media-'));
-        const d = mediaDir;
-        process.on('exit', () => rmSync(d, { recursive: true, force: true }));
+        mediaDir = mkdtemp(path.join(os.tmpdir(), 'marquee-world-media-')).then((d) => {
+            process.on('exit', () => rmSync(d, { recursive: true, force: true }));
+            return d;
+        });
     }
     return mediaDir;
 }
