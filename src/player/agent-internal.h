@@ -159,7 +159,9 @@ struct agent {
     size_t n_cmds;
     int64_t status_written_ms, snapshot_ms;
     bool status_dirty;
-    bool changed; /* something happened since the last snapshot */
+    bool changed;      /* something happened since the last snapshot */
+    bool assets_dirty; /* the cache changed outside a download: tell the machine */
+    int fatal;         /* a thread could not work (the run's result) */
     char now_asset[UUID_STR_LEN];
     int64_t now_index;
     int off_from, off_to; /* the off-peak window, minutes of the day; -1: none */
@@ -186,6 +188,7 @@ struct agent {
     struct hb_snapshot hb;
     char *inventory; /* JSON array text, or NULL when unchanged since the last beat */
     bool inventory_changed;
+    uint64_t inventory_gen; /* bumped with each new inventory text */
 
     /* ---- the playback thread (under mu) ---- */
     pthread_t play_thread;
@@ -195,6 +198,7 @@ struct agent {
     struct playlist *pl;
     uint64_t play_gen;
     uint64_t ends_done; /* the last MSG_ITEM_END .seq the core has acted on */
+    bool in_play;       /* render_play() runs: a screen change interrupts it */
     char pairing_code[16];
     char error_reason[64];
 };

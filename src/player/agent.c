@@ -43,7 +43,7 @@
 #define NEXT_ITEMS        2    /* the items after the one on screen fetched first (§28.9) */
 #define VERIFY_BYTES      (64u << 20) /* re-hashed at a sync that is not full */
 
-static struct agent *signal_agent;
+static struct agent *_Atomic signal_agent;
 static atomic_bool stop_signalled; /* SIGTERM came, perhaps before the agent existed */
 
 /* ---- messages ------------------------------------------------------------------------------ */
@@ -170,6 +170,8 @@ static struct fsm_avail avail(struct agent *a, const struct manifest *m)
     return (struct fsm_avail){i.playable, i.complete};
 }
 
+static void manifests_changed(struct agent *a);
+
 static void slots_reload(struct agent *a)
 {
     struct manifest_slots s;
@@ -184,6 +186,7 @@ static void slots_reload(struct agent *a)
     const struct manifest *stg = slot_manifest(a, FSM_SLOT_STAGED);
     const struct manifest *b = cur ? cur : stg;
     a->budget_bytes = b ? b->settings.cache_budget_bytes : MANIFEST_BUDGET_DEFAULT;
+    manifests_changed(a);
 }
 
 /* The assets the held manifests name, as the cache's wants. */
@@ -270,8 +273,10 @@ static int admit(void *userdata, const char *asset_id, uint64_t bytes)
     if (r == 0) {
         for (size_t k = 0; k < plan.n_evict; k++) {
             const struct cache_entry *e = &es[plan.evict[k]];
-            if (cache_remove(a->cache, e->asset_id) == 0)
+            if (cache_remove(a->cache, e->asset_id) == 0) {
                 evicted(a, e->asset_id, e->bytes, "BUDGET");
+                a->assets_dirty = true;
+            }
         }
         if (plan.action == CACHE_ACTION_PAUSE) {
             if (!a->paused)
@@ -300,8 +305,10 @@ static void sweep(struct agent *a)
         if (es[i].state != CACHE_STATE_READY || protected_id(a, es[i].asset_id) ||
             now - es[i].last_used_utc < CACHE_KEEP_UNUSED_S)
             continue;
-        if (cache_remove(a->cache, es[i].asset_id) == 0)
+        if (cache_remove(a->cache, es[i].asset_id) == 0) {
             evicted(a, es[i].asset_id, es[i].bytes, "EXPIRED");
+            a->assets_dirty = true;
+        }
     }
     free(es);
 }
@@ -312,6 +319,20 @@ static bool in_offpeak(struct agent *a)
     struct tm tm;
     localtime_r(&t, &tm);
     return settings_window_contains(a->off_from, a->off_to, tm.tm_hour * 60 + tm.tm_min);
+}
+
+/* Re-hashes a held asset; a damaged one (or one gone) is removed, to be fetched again. True
+ * when it was removed. */
+static bool verify_or_drop(struct agent *a, const char *asset_id, const char *sha256)
+{
+    int r = cache_verify(a->cache, asset_id, sha256);
+    if (r != -EBADMSG && r != -ENOENT)
+        return false;
+    log_msg(LOG_WARN, "cache.corrupt", "asset %s failed verification: fetched again", asset_id);
+    dl_cancel(a->dl, asset_id);
+    cache_remove(a->cache, asset_id);
+    a->assets_dirty = true;
+    return true;
 }
 
 static struct failed_asset *failed_find(struct agent *a, const char *asset_id)
@@ -358,6 +379,28 @@ static void queue_item(struct agent *a, const struct manifest_item *it, enum dl_
  * fallback) — those last, and when large only inside the off-peak window: they are the only
  * downloads that no manifest on screen or about to be needs.
  */
+static bool wanted(void *userdata, const char *asset_id)
+{
+    return protected_id(userdata, asset_id);
+}
+
+/* The manifests changed: downloads and failures of assets none of them names are dropped, and
+ * paused downloads are looked at again (the change may have freed space). */
+static void manifests_changed(struct agent *a)
+{
+    dl_retain(a->dl, wanted, a);
+    for (size_t i = 0; i < a->n_failed;)
+        if (!protected_id(a, a->failed[i].id))
+            a->failed[i] = a->failed[--a->n_failed];
+        else
+            i++;
+    a->dl_failed = (unsigned)a->n_failed;
+    if (a->paused) {
+        a->paused = false;
+        dl_unpause(a->dl);
+    }
+}
+
 static void plan_downloads(struct agent *a)
 {
     const struct manifest *stg = slot_manifest(a, FSM_SLOT_STAGED);
@@ -377,10 +420,6 @@ static void plan_downloads(struct agent *a)
         for (size_t i = 0; i < prev->n_items; i++)
             if (window || prev->items[i].file_size_bytes < a->set->offpeak_min_bytes)
                 queue_item(a, &prev->items[i], DL_PRIO_REST);
-    }
-    if (a->paused) {
-        a->paused = false;
-        dl_unpause(a->dl); /* a manifest change may have freed space: the hook decides again */
     }
 }
 
@@ -437,12 +476,13 @@ static void playlist_refresh(struct agent *a)
 static void set_mode(struct agent *a, enum play_mode mode, struct playlist *p, const char *reason)
 {
     pthread_mutex_lock(&a->mu);
-    bool cut = a->mode == PLAY_ITEMS && mode != PLAY_ITEMS;
+    bool cut = a->mode == PLAY_ITEMS && mode != PLAY_ITEMS && a->in_play;
     a->mode = mode;
     if (mode == PLAY_ITEMS) {
         playlist_unref(a->pl);
         a->pl = p;
         a->play_gen++;
+        a->hb.loop_count = 0; /* "loops since the last manifest apply" */
     }
     if (reason)
         snprintf(a->error_reason, sizeof(a->error_reason), "%s", reason);
@@ -519,6 +559,7 @@ static void snapshot(struct agent *a)
         free(a->inventory);
         a->inventory = inv_text;
         a->inventory_changed = true;
+        a->inventory_gen++;
         inv_text = NULL;
     }
     pthread_cond_broadcast(&a->net_cond);
@@ -630,15 +671,14 @@ static void fetch_request(struct agent *a, const struct fsm_action *act)
         hashed += e.bytes;
         if (!act->full)
             a->verify_cursor = (i + 1) % n;
-        if (cache_verify(a->cache, w[i].asset_id, w[i].sha256) == -EBADMSG) {
+        if (verify_or_drop(a, w[i].asset_id, w[i].sha256))
             corrupt = true;
-            log_msg(LOG_WARN, "cache.corrupt", "asset %s failed verification: fetched again",
-                    w[i].asset_id);
-        }
     }
     free(w);
     for (size_t i = 0; i < a->n_failed; i++)
         a->failed[i].retry = true; /* this is the "later sync" failed downloads wait for */
+    if (st.rows_dropped)
+        a->assets_dirty = true;
     if (st.rows_dropped || corrupt || a->n_failed) {
         playlist_refresh(a);
         plan_downloads(a);
@@ -668,6 +708,15 @@ static void fetch_request(struct agent *a, const struct fsm_action *act)
 static void load_local(struct agent *a)
 {
     slots_reload(a);
+    if (a->slots.slot[MANIFEST_SLOT_CURRENT].state != MANIFEST_SLOT_OK &&
+        a->slots.slot[MANIFEST_SLOT_STAGED].state == MANIFEST_SLOT_OK) {
+        /* an apply that must not rotate is two steps (drop current, apply): a kill between
+         * them leaves this, which the apply completes — the staged one was due to be current */
+        int r = manifest_store_apply(a->store);
+        if (r < 0)
+            log_msg(LOG_ERROR, "manifest.apply_failed", "%s", strerror(-r));
+        slots_reload(a);
+    }
     if (a->slots.recovered)
         log_msg(LOG_INFO, "manifest.recovered", "an apply cut short was completed");
     struct fsm_event ev = {.type = FSM_EV_LOCAL_LOADED, .now_ms = clock_now_ms()};
@@ -802,25 +851,28 @@ static int clear_cache(struct agent *a, bool all, unsigned *ret_evicted)
     if (r < 0)
         return r;
     const struct manifest *cur = slot_manifest(a, FSM_SLOT_CURRENT);
+    const struct manifest *shown = slot_manifest(a, a->fsm.active);
     unsigned count = 0;
     for (size_t i = 0; i < n; i++) {
         const char *id = es[i].asset_id;
         /* UNUSED keeps every manifest's assets; ALL keeps only what is on screen (the current
          * manifest's), each re-verified below against its SHA-256 */
-        bool keep = all ? cur && manifest_references(cur, id) : protected_id(a, id);
+        bool keep =
+            all ? (cur && manifest_references(cur, id)) || (shown && manifest_references(shown, id))
+                : protected_id(a, id);
         if (keep || es[i].state == CACHE_STATE_PENDING)
             continue;
         dl_cancel(a->dl, id);
         if (cache_remove(a->cache, id) == 0) {
             evicted(a, id, es[i].bytes, all ? "CLEAR_CACHE_ALL" : "CLEAR_CACHE_UNUSED");
             count++;
+            a->assets_dirty = true;
         }
     }
     free(es);
     if (all && cur)
         for (size_t i = 0; i < cur->n_items; i++)
-            if (cache_verify(a->cache, cur->items[i].asset_id, cur->items[i].checksum_sha256) ==
-                -EBADMSG)
+            if (verify_or_drop(a, cur->items[i].asset_id, cur->items[i].checksum_sha256))
                 count++; /* damaged: removed by the verification, fetched again below */
     *ret_evicted = count;
     playlist_refresh(a);
@@ -939,6 +991,12 @@ static void act(struct agent *a, const struct fsm_action *x)
         set_mode(a, PLAY_PAIRING, NULL, NULL);
         break;
     case FSM_ACT_CLEAR_TOKEN: {
+        /* the machine drops the commands waiting for a boundary: each gets its result */
+        while (a->n_cmds > 0) {
+            struct pending_cmd c = a->cmds[--a->n_cmds];
+            command_done(a, &c, -EPERM, NULL);
+            json_decref(c.params);
+        }
         _cleanup_free_ char *path = xasprintf("%s/%s", a->dir, AGENT_TOKEN_FILE);
         fsx_unlink(path);
         pthread_mutex_lock(&a->mu);
@@ -1128,6 +1186,11 @@ static void on_msg(struct agent *a, struct msg *m)
         on_command(a, m);
         break;
     case MSG_ITEM_START:
+        pthread_mutex_lock(&a->mu);
+        bool current_gen = m->gen == a->play_gen;
+        pthread_mutex_unlock(&a->mu);
+        if (!current_gen)
+            break;
         snprintf(a->now_asset, sizeof(a->now_asset), "%s", m->asset_id);
         if (a->now_index >= 0 && m->index <= (size_t)a->now_index) {
             pthread_mutex_lock(&a->mu);
@@ -1274,16 +1337,21 @@ static void loop(struct agent *a)
         if (wake != INT64_MAX && wake - now < timeout)
             timeout = (int)MAX(wake - now, 0);
         int r = dl_run(a->dl, timeout);
-        if (r < 0 && r != -EINTR)
+        if (r < 0 && r != -EINTR) {
             log_msg(LOG_ERROR, "download.run", "%s", strerror(-r));
+            struct timespec ts = {0, 100 * 1000000}; /* no spin while the engine fails */
+            nanosleep(&ts, NULL);
+        }
         struct dl_result res;
         bool changed = false;
         while (dl_result_next(a->dl, &res) == 1) {
             on_download(a, &res);
             changed = true;
         }
-        if (changed) {
+        if (changed || a->assets_dirty) {
+            /* downloads, evictions, removals: what can play changed (§28.5's apply waits on it) */
             a->changed = true;
+            a->assets_dirty = false;
             playlist_refresh(a);
             feed_assets(a);
         }
@@ -1306,11 +1374,15 @@ static void loop(struct agent *a)
 static void on_signal(int sig)
 {
     (void)sig;
+    int saved = errno;
     atomic_store(&stop_signalled, true);
-    if (signal_agent) {
-        atomic_store(&signal_agent->stopping, true);
-        dl_wakeup(signal_agent->dl); /* a write to the engine's pipe: async-signal-safe */
+    struct agent *a = atomic_load(&signal_agent);
+    if (a) {
+        atomic_store(&a->stopping, true);
+        /* libcurl's wakeup is a send() on its socketpair; the core's wait is 1 s at most anyway */
+        dl_wakeup(a->dl);
     }
+    errno = saved;
 }
 
 static int lock_dir(struct agent *a)
@@ -1452,6 +1524,8 @@ int agent_run(struct settings *set, bool *ret_reexec)
             loop(&a);
         else
             r = -EAGAIN;
+        if (a.fatal < 0)
+            r = a.fatal;
         /* stop: every wait is interrupted, every thread joined, before anything is freed */
         agent_request_stop(&a);
         pthread_mutex_lock(&a.mu);

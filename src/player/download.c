@@ -266,6 +266,20 @@ int dl_cancel(struct dl *e, const char *asset_id)
     return 0;
 }
 
+size_t dl_retain(struct dl *e, dl_keep_fn keep, void *userdata)
+{
+    size_t dropped = 0;
+    for (size_t i = 0; i < e->n_jobs;) {
+        if (keep(userdata, e->jobs[i]->asset_id)) {
+            i++;
+        } else {
+            job_drop(e, i); /* the next job moves into slot i */
+            dropped++;
+        }
+    }
+    return dropped;
+}
+
 void dl_unpause(struct dl *e)
 {
     e->paused = false;

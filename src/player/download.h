@@ -156,6 +156,16 @@ int dl_cancel(struct dl *e, const char *asset_id);
 /** Lets starts run again after the admit hook paused them (the budget may have room now). */
 void dl_unpause(struct dl *e);
 
+/** Whether the job of @asset_id is still wanted (dl_retain()). */
+typedef bool (*dl_keep_fn)(void *userdata, const char *asset_id);
+
+/**
+ * Drops every job (queued or running) whose asset @keep does not want, as dl_cancel() drops
+ * one: no result is reported for them; their .part and PENDING row stay for the caller. The
+ * number dropped.
+ */
+size_t dl_retain(struct dl *e, dl_keep_fn keep, void *userdata);
+
 /**
  * Moves every transfer on: waits up to @timeout_ms (0: not at all; shortened to the next
  * backoff's end) for activity, reads and writes what is ready, finishes completed transfers

@@ -61,6 +61,16 @@ static void net_wait(struct agent *a, int64_t until_ms)
     pthread_cond_timedwait(&a->net_cond, &a->mu, &ts);
 }
 
+/* Waits the whole @ms (net_wait() returns at every broadcast), or until we stop. */
+static void net_sleep(struct agent *a, int64_t ms)
+{
+    int64_t until = mono_ms() + ms;
+    pthread_mutex_lock(&a->mu);
+    while (!atomic_load(&a->stopping) && mono_ms() < until)
+        net_wait(a, until);
+    pthread_mutex_unlock(&a->mu);
+}
+
 static void post_status(struct agent *a, const struct api_outcome *o)
 {
     struct msg *m = agent_msg_new(MSG_API_STATUS);
@@ -138,10 +148,8 @@ static void pair(struct agent *a)
         int r = api_pairing_start(a->api, hwid, AGENT_VERSION, model, &p, &o);
         if (r < 0) {
             log_msg(LOG_WARN, "pairing.start_failed", "status %d: %s", o.http_status, strerror(-r));
-            int64_t wait = o.retry_after_s > 0 ? o.retry_after_s * 1000 : PAIR_RETRY_MS;
-            pthread_mutex_lock(&a->mu);
-            net_wait(a, mono_ms() + wait);
-            pthread_mutex_unlock(&a->mu);
+            net_sleep(a, o.retry_after_s > 0 ? MAX(o.retry_after_s * 1000, PAIR_RETRY_MS)
+                                             : PAIR_RETRY_MS);
             continue;
         }
         struct msg *m = agent_msg_new(MSG_PAIRING_CODE);
@@ -151,9 +159,7 @@ static void pair(struct agent *a)
 
         bool again = false;
         while (!again && !atomic_load(&a->stopping)) {
-            pthread_mutex_lock(&a->mu);
-            net_wait(a, mono_ms() + (int64_t)p.poll_interval_s * 1000);
-            pthread_mutex_unlock(&a->mu);
+            net_sleep(a, (int64_t)p.poll_interval_s * 1000);
             if (atomic_load(&a->stopping))
                 break;
             if (clock_now_ms() >= p.expires_at_ms) {
@@ -316,6 +322,7 @@ static void heartbeat(struct agent *a)
     bool inv;
     pthread_mutex_lock(&a->mu);
     struct hb_snapshot sent = a->hb;
+    uint64_t inv_gen = a->inventory_gen; /* a newer inventory while this one is sent stays due */
     char *body = heartbeat_body(a, &inv);
     pthread_mutex_unlock(&a->mu);
     if (!body)
@@ -333,7 +340,7 @@ static void heartbeat(struct agent *a)
     a->hb.playback_failures -= MIN(a->hb.playback_failures, sent.playback_failures);
     a->hb.download_failures -= MIN(a->hb.download_failures, sent.download_failures);
     a->hb.fetch_failures -= MIN(a->hb.fetch_failures, sent.fetch_failures);
-    if (inv)
+    if (inv && a->inventory_gen == inv_gen)
         a->inventory_changed = false;
     pthread_mutex_unlock(&a->mu);
 }
@@ -392,8 +399,16 @@ static void commands(struct agent *a, struct outbox *ob)
             outbox_command_release(&prev);
             continue;
         }
-        if (r < 0)
-            continue; /* not recorded: not executed; the server offers it again */
+        if (r < 0) {
+            /* not recorded, so not executed — and the server delivers a command once: answer
+             * it now, or nobody ever will */
+            struct api_outcome o2;
+            api_command_result(a->api, id,
+                               "{\"status\":\"FAILED\",\"errorCode\":\"NOT_RECORDED\","
+                               "\"errorMessage\":\"the player could not record the command\"}",
+                               &o2);
+            continue;
+        }
         struct msg *m = agent_msg_new(MSG_COMMAND);
         snprintf(m->command_id, sizeof(m->command_id), "%s", id);
         snprintf(m->name, sizeof(m->name), "%s", type);
@@ -411,6 +426,7 @@ static int events_flush(struct agent *a, struct outbox *ob)
     char *body = NULL;
     int64_t last;
     outbox_events_expire(ob, clock_now_ms());
+    outbox_commands_expire(ob, clock_now_ms());
     int r = outbox_events_batch(ob, OUTBOX_BATCH_MAX, clock_now_ms(), &body, &last);
     if (r < 0 || !body)
         return r;
@@ -437,6 +453,9 @@ void *net_main(void *userdata)
     struct outbox *ob = NULL;
     if (outbox_open(a->dir, false, &ob) < 0) {
         log_msg(LOG_ERROR, "net.outbox", "cannot open the outbox");
+        pthread_mutex_lock(&a->mu);
+        a->fatal = -EIO;
+        pthread_mutex_unlock(&a->mu);
         agent_request_stop(a);
         return NULL;
     }

@@ -163,11 +163,13 @@ void *playback_main(void *userdata)
         m->index = i;
         m->gen = gen;
         agent_post_locked(a, m);
+        a->in_play = true;
         pthread_mutex_unlock(&a->mu);
 
         int r = render_play(a->render, &ri);
 
         pthread_mutex_lock(&a->mu);
+        a->in_play = false;
         idx = i;
         if (r == -ECANCELED) {
             playlist_unref(p);

@@ -91,9 +91,10 @@ static void lib_load(void)
     }
     SYM(create)
     SYM(initialize)
-    SYM(terminate_destroy) SYM(set_option_string) SYM(command_node) SYM(free_node_contents)
-        SYM(get_property) SYM(observe_property) SYM(unobserve_property) SYM(request_log_messages)
-            SYM(wait_event) SYM(wakeup)
+    SYM(terminate_destroy)
+    SYM(set_option_string) SYM(command_node) SYM(free_node_contents) SYM(get_property)
+        SYM(observe_property) SYM(unobserve_property) SYM(request_log_messages) SYM(wait_event)
+            SYM(wakeup)
 #undef SYM
                 lib_ok = true; /* the handle stays open for the process's life */
 }
@@ -647,6 +648,7 @@ static int mpv_render_play(struct render *r, const struct render_item *item)
 static int mpv_render_show_pairing(struct render *r, const char *code, const struct render_qr *qr)
 {
     struct render_mpv *m = to_mpv(r);
+    atomic_store(&m->interrupted, false); /* a screen replaces what an interrupt meant to cut */
     if (m->dead)
         return -EIO;
     events_drain(m);
@@ -671,6 +673,7 @@ static int mpv_render_show_pairing(struct render *r, const char *code, const str
 static int mpv_render_show_error(struct render *r, const char *device_name, const char *reason)
 {
     struct render_mpv *m = to_mpv(r);
+    atomic_store(&m->interrupted, false); /* a screen replaces what an interrupt meant to cut */
     if (m->dead)
         return -EIO;
     events_drain(m);
