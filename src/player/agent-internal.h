@@ -158,6 +158,7 @@ struct agent {
     } * cmds;
     size_t n_cmds;
     int64_t status_written_ms, snapshot_ms;
+    char *status_last; /* status.json as last written, without its time */
     bool status_dirty;
     bool changed;      /* something happened since the last snapshot */
     bool assets_dirty; /* the cache changed outside a download: tell the machine */

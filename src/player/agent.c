@@ -1485,6 +1485,7 @@ static void close_parts(struct agent *a)
     free(a->rejected_etag);
     free(a->applied_from);
     free(a->failed);
+    free(a->status_last);
     free(a->dir);
 }
 

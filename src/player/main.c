@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/close_range.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -62,6 +63,9 @@ int main(int argc, char **argv)
     curl_global_cleanup();
     if (reexec) {
         /* REBOOT_APP (§28.7): the same program, the same arguments, a fresh process image */
+        /* nothing of this process may leak into the next: libcurl 7.88 opens its sockets
+         * without CLOEXEC (everything was closed above; this is the guarantee) */
+        close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
         execv("/proc/self/exe", argv);
         fprintf(stderr, "marquee-player: restart failed: %s\n", strerror(errno));
         return 1;

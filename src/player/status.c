@@ -77,12 +77,10 @@ int status_write(struct agent *a)
     pthread_mutex_unlock(&a->mu);
 
     char t[TIMESTAMP_STR_LEN];
-    ids_timestamp(clock_now_ms(), t);
     json_t *v = json_pack(
-        "{s:b, s:o, s:s, s:o, s:o, s:s, s:o, s:o, s:o,"
+        "{s:b, s:o, s:o, s:o, s:s, s:o, s:o, s:o,"
         " s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:o, s:o}",
-        "running", !a->stopped, "pid", a->stopped ? json_null() : json_integer(getpid()),
-        "updatedAtUtc", t, "state",
+        "running", !a->stopped, "pid", a->stopped ? json_null() : json_integer(getpid()), "state",
         a->stopped ? json_null() : json_string(fsm_state_name(a->fsm.state)), "pairingCode",
         pairing ? json_string(code) : json_null(), "syncStatus", fsm_sync_status_name(h.sync),
         "deviceId", *device ? json_string(device) : json_null(), "manifest",
@@ -101,6 +99,19 @@ int status_write(struct agent *a)
         ids_timestamp(h.last_sync_ms, t);
         json_object_set_new(v, "lastSyncAtUtc", json_string(t));
     }
+    /* written when something but the time changed (an SD card does not need 86,400 renames a
+     * day), and when the daemon stops */
+    char *same = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+    if (same && a->status_last && !a->stopped && !strcmp(same, a->status_last)) {
+        free(same);
+        json_decref(v);
+        return 0;
+    }
+    free(a->status_last);
+    a->status_last = same;
+    char t2[TIMESTAMP_STR_LEN];
+    ids_timestamp(clock_now_ms(), t2);
+    json_object_set_new(v, "updatedAtUtc", json_string(t2));
     char *text = json_dumps(v, JSON_COMPACT);
     json_decref(v);
     if (!text)
