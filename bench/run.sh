@@ -1068,7 +1068,7 @@ PY
 
 # player_start DIR — starts the player on DIR in the background (PLAYER_PID), its log DIR.log.
 player_start() {
-    "$PLAYER" --server "$MARQUEED_URL" --data-dir "$1" --log-level warn 2>>"$1.log" &
+    "$PLAYER" --server "$MARQUEED_URL" --data-dir "$1" --log-level warn >/dev/null 2>>"$1.log" &
     PLAYER_PID=$!
     PIDS+=("$PLAYER_PID")
 }
