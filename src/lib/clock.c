@@ -26,6 +26,14 @@ int64_t clock_mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+void clock_mono_deadline(int64_t ms, struct timespec *ret)
+{
+    clock_gettime(CLOCK_MONOTONIC, ret);
+    int64_t ns = ret->tv_nsec + (ms > 0 ? ms : 0) % 1000 * 1000000;
+    ret->tv_sec += (ms > 0 ? ms : 0) / 1000 + ns / 1000000000;
+    ret->tv_nsec = ns % 1000000000;
+}
+
 void clock_set_fake_ms(int64_t ms)
 {
     atomic_store_explicit(&fake_ms, ms, memory_order_relaxed);

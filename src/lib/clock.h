@@ -13,6 +13,11 @@ int64_t clock_now_ms(void);
 /** Monotonic nanoseconds, for durations only. Never injected. */
 int64_t clock_mono_ns(void);
 
+/** The CLOCK_MONOTONIC instant @ms from now, for pthread_cond_timedwait() on a condition
+ *  variable set to that clock. Never injected. */
+struct timespec;
+void clock_mono_deadline(int64_t ms, struct timespec *ret);
+
 /** Tests only: make clock_now_ms() return @ms (0 restores the real clock). */
 void clock_set_fake_ms(int64_t ms);
 

@@ -69,6 +69,33 @@ int fsx_rename(const char *from, const char *to)
     return 0;
 }
 
+int fsx_write_atomic(const char *path, const void *data, size_t len, mode_t mode, bool durable)
+{
+    _cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0)
+        return -errno;
+    int r = fchmod(fd, mode) < 0 ? -errno : 0; /* an old temp file may have had another mode */
+    for (size_t off = 0; r == 0 && off < len;) {
+        ssize_t n = write(fd, (const char *)data + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            r = n < 0 ? -errno : -EIO;
+        else
+            off += (size_t)n;
+    }
+    if (r == 0 && durable && fsync(fd) < 0)
+        r = -errno;
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    if (r == 0)
+        r = durable ? fsx_rename(tmp, path) : (rename(tmp, path) < 0 ? -errno : 0);
+    if (r < 0)
+        unlink(tmp);
+    return r;
+}
+
 int fsx_unlink(const char *path)
 {
     if (unlink(path) < 0)

@@ -13,6 +13,8 @@
  */
 #pragma once
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 /** fsync()s the directory @path, so that the names created, renamed or removed in it so far
@@ -32,6 +34,15 @@ int fsx_fsync_parent(const char *path);
  * happened but may not survive a power cut.
  */
 int fsx_rename(const char *from, const char *to);
+
+/**
+ * Replaces @path with @len bytes of @data atomically: a reader (or a power cut, when @durable)
+ * sees the old file or the new one, never a part. Written to "<path>.tmp" with @mode (never
+ * through a symbolic link), then — when @durable — fsync()ed and fsx_rename()d; else simply
+ * renamed (a view rebuilt soon after, such as a status file). The temp file is removed on
+ * failure. 0 or -errno.
+ */
+int fsx_write_atomic(const char *path, const void *data, size_t len, mode_t mode, bool durable);
 
 /** unlink(@path), then fsync()s its directory. -ENOENT (and nothing synced) when there was
  *  nothing to remove; on an fsync failure the name is gone but may come back after a power cut. */

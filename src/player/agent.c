@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <sodium.h>
 
 #include "clock.h"
 #include "fsx.h"
@@ -1089,14 +1090,6 @@ static void feed_assets(struct agent *a)
     feed(a, &ev);
 }
 
-static uint32_t rnd32(void)
-{
-    uint32_t v;
-    if (getentropy(&v, sizeof(v)) < 0)
-        v = (uint32_t)clock_mono_ns();
-    return v;
-}
-
 static void on_fetched(struct agent *a, struct msg *m)
 {
     struct fsm_event ev = {.type = FSM_EV_FETCH_RESULT, .now_ms = clock_now_ms()};
@@ -1104,7 +1097,7 @@ static void on_fetched(struct agent *a, struct msg *m)
     f->fetch_id = m->fetch_id;
     f->http_status = m->http_status;
     f->retry_after_s = m->retry_after_s;
-    f->jitter = rnd32();
+    f->jitter = randombytes_random();
     struct manifest *parsed = NULL;
     if (m->http_status == 200) {
         struct manifest_error err;

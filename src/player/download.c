@@ -20,12 +20,12 @@
 #include "player/download.h"
 
 #include <curl/curl.h>
+#include <sodium.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -114,12 +114,7 @@ int64_t dl_backoff_ms(int64_t base_ms, int64_t cap_ms, unsigned attempt, uint32_
 static uint32_t random_default(void *userdata)
 {
     (void)userdata;
-    uint32_t v;
-    if (getrandom(&v, sizeof(v), GRND_NONBLOCK) == (ssize_t)sizeof(v))
-        return v;
-    /* no entropy yet (early boot): jitter only spreads retries, a clock-based value will do */
-    uint64_t x = (uint64_t)clock_mono_ns() * UINT64_C(0x9e3779b97f4a7c15);
-    return (uint32_t)(x >> 32);
+    return randombytes_random(); /* libsodium's, as the ids use */
 }
 
 static bool config_valid(const struct dl_config *c)

@@ -84,7 +84,7 @@ struct dl_config {
     long low_speed_time_s;     /* [30] … for this long: the attempt fails */
     long connect_timeout_s;    /* [30] */
     dl_admit_fn admit;         /* [NULL: always start] */
-    dl_random_fn random;       /* [NULL: getrandom()] */
+    dl_random_fn random;       /* [NULL: libsodium's randombytes_random()] */
     void *userdata;            /* for admit and random */
     const char *user_agent;    /* [NULL: "marquee-player"] copied */
     const char *ca_file;       /* [NULL: the system's] copied */

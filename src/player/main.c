@@ -3,6 +3,7 @@
  * main.c — the marquee-player command line: the daemon, `status`, --help, --version.
  */
 #include <curl/curl.h>
+#include <sodium.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,6 +58,10 @@ int main(int argc, char **argv)
     }
     log_set_level(level);
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (sodium_init() < 0) { /* the random numbers of ids and backoff jitter */
+        fprintf(stderr, "marquee-player: libsodium could not start\n");
+        return 1;
+    }
     bool reexec = false;
     r = agent_run(&set, &reexec);
     settings_release(&set);

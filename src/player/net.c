@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "backoff.h"
 #include "clock.h"
 #include "fsx.h"
@@ -37,27 +39,14 @@ static int64_t mono_ms(void)
     return clock_mono_ns() / 1000000;
 }
 
-static uint32_t rnd32(void)
-{
-    uint32_t v;
-    if (getentropy(&v, sizeof(v)) < 0)
-        v = (uint32_t)clock_mono_ns();
-    return v;
-}
-
 /* Waits on net_cond (a->mu held) until @until_ms (monotonic) at the latest. */
 static void net_wait(struct agent *a, int64_t until_ms)
 {
     int64_t now = mono_ms();
     if (until_ms <= now)
         return;
-    if (until_ms - now > MAX_WAIT_MS)
-        until_ms = now + MAX_WAIT_MS;
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t ns = ts.tv_nsec + (until_ms - now) * 1000000;
-    ts.tv_sec += ns / 1000000000;
-    ts.tv_nsec = ns % 1000000000;
+    clock_mono_deadline(MIN(until_ms - now, MAX_WAIT_MS), &ts);
     pthread_cond_timedwait(&a->net_cond, &a->mu, &ts);
 }
 
@@ -83,7 +72,6 @@ static void post_status(struct agent *a, const struct api_outcome *o)
 static int token_store(struct agent *a, const struct api_pairing_status *st)
 {
     _cleanup_free_ char *path = xasprintf("%s/%s", a->dir, AGENT_TOKEN_FILE);
-    _cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
     json_t *v = json_pack("{s:s, s:s, s:s, s:s, s:s}", "deviceId", st->device_id, "venueId",
                           st->venue_id, "tenantId", st->tenant_id, "deviceName", st->device_name,
                           "token", st->device_token);
@@ -94,18 +82,9 @@ static int token_store(struct agent *a, const struct api_pairing_status *st)
     if (!text)
         return -ENOMEM;
     size_t len = strlen(text);
-    int r = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0 || fchmod(fd, 0600) < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) < 0)
-        r = -errno ? -errno : -EIO;
-    if (fd >= 0)
-        close(fd);
+    int r = fsx_write_atomic(path, text, len, 0600, true);
     explicit_bzero(text, len);
     free(text);
-    if (r == 0)
-        r = fsx_rename(tmp, path);
-    if (r < 0)
-        unlink(tmp);
     return r;
 }
 
@@ -537,10 +516,10 @@ void *net_main(void *userdata)
                 ev_due = mono_ms() + EVENTS_GAP_MS;
             } else if (r < 0) {
                 ev_failures++;
-                ev_due =
-                    mono_ms() + MAX(EVENTS_GAP_MS, backoff_full_jitter_ms(a->set->backoff_base_ms,
-                                                                          a->set->backoff_cap_ms,
-                                                                          ev_failures, rnd32()));
+                ev_due = mono_ms() +
+                         MAX(EVENTS_GAP_MS,
+                             backoff_full_jitter_ms(a->set->backoff_base_ms, a->set->backoff_cap_ms,
+                                                    ev_failures, randombytes_random()));
             }
             pthread_mutex_lock(&a->mu);
             continue;

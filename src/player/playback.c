@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "macro.h"
 #include "player/agent-internal.h"
@@ -44,10 +45,7 @@ void playlist_unref(struct playlist *p)
 static void wait_play(struct agent *a, int64_t ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t ns = ts.tv_nsec + ms * 1000000;
-    ts.tv_sec += ns / 1000000000;
-    ts.tv_nsec = ns % 1000000000;
+    clock_mono_deadline(ms, &ts);
     pthread_cond_timedwait(&a->play_cond, &a->mu, &ts);
 }
 

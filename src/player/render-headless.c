@@ -105,13 +105,7 @@ static int file_check(const char *path)
 static int wait_interruptible(struct headless *h, int64_t ms)
 {
     struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    clock_mono_deadline(ms, &until);
     pthread_mutex_lock(&h->mu);
     while (!h->interrupted && pthread_cond_timedwait(&h->cond, &h->mu, &until) != ETIMEDOUT)
         ;

@@ -47,6 +47,7 @@
 
 #include "buf.h"
 #include "clock.h"
+#include "fsx.h"
 #include "jsonx.h"
 #include "log.h"
 #include "macro.h"
@@ -92,11 +93,11 @@ static void lib_load(void)
     SYM(create)
     SYM(initialize)
     SYM(terminate_destroy)
-    SYM(set_option_string) SYM(command_node) SYM(free_node_contents) SYM(get_property)
-        SYM(observe_property) SYM(unobserve_property) SYM(request_log_messages) SYM(wait_event)
-            SYM(wakeup)
+    SYM(set_option_string)
+    SYM(command_node) SYM(free_node_contents) SYM(get_property) SYM(observe_property)
+        SYM(unobserve_property) SYM(request_log_messages) SYM(wait_event) SYM(wakeup)
 #undef SYM
-                lib_ok = true; /* the handle stays open for the process's life */
+            lib_ok = true; /* the handle stays open for the process's life */
 }
 
 #define NS_PER_MS INT64_C(1000000)
@@ -366,32 +367,8 @@ static unsigned char *netpbm_new(int w, int h, int channels, const unsigned char
     return p;
 }
 
-/* Writes @path by way of a temporary name, so mpv never reads half a file (it may still be
- * reading the previous one: it keeps the old inode). Scratch: no fsync. */
-static int file_replace(const char *path, const unsigned char *data, size_t len)
-{
-    _cleanup_free_ char *tmp = xasprintf("%s.new", path);
-    _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return -errno;
-    for (size_t off = 0; off < len;) {
-        ssize_t n = write(fd, data + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            int r = n < 0 ? -errno : -EIO;
-            unlink(tmp);
-            return r;
-        }
-        off += (size_t)n;
-    }
-    if (close(TAKE_FD(fd)) < 0 || rename(tmp, path) < 0) {
-        int r = -errno;
-        unlink(tmp);
-        return r;
-    }
-    return 0;
-}
+/* The screens' images are written with fsx_write_atomic(), not durable (scratch files), so mpv
+ * never reads half a file (it may still be reading the previous one: it keeps the old inode). */
 
 /* The pairing screen's image: white, with @qr (if any) black in its quiet zone. Its layout
  * (where the code goes) in *@ret_text_y and *@ret_text_size. */
@@ -417,7 +394,7 @@ static int pairing_image_write(struct render_mpv *m, const struct render_qr *qr,
         *ret_text_y = CANVAS_H / 2;
         *ret_text_size = 120;
     }
-    return file_replace(m->pairing_path, pgm, len);
+    return fsx_write_atomic(m->pairing_path, pgm, len, 0600, false);
 }
 
 /* ---- the ops ------------------------------------------------------------------------------- */
@@ -680,7 +657,7 @@ static int mpv_render_show_error(struct render *r, const char *device_name, cons
     size_t len;
     _cleanup_free_ unsigned char *ppm = netpbm_new(
         CARD_W, CARD_H, 3, (const unsigned char[]){CARD_GREY, CARD_GREY, CARD_GREY}, &len, NULL);
-    int k = file_replace(m->card_path, ppm, len);
+    int k = fsx_write_atomic(m->card_path, ppm, len, 0600, false);
     if (k < 0)
         return k;
     int64_t id;

@@ -44,24 +44,6 @@ static json_t *manifests_json(const struct manifest_slots *s)
                      manifest_json(&s->slot[MANIFEST_SLOT_STAGED]));
 }
 
-static int write_file(const char *dir, const char *name, const char *text)
-{
-    _cleanup_free_ char *path = xasprintf("%s/%s", dir, name);
-    _cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0)
-        return -errno;
-    size_t len = strlen(text);
-    int r = write(fd, text, len) == (ssize_t)len ? 0 : -EIO;
-    close(fd);
-    /* no fsync: the file is a view, rebuilt within a second; losing it to a power cut is fine */
-    if (r == 0 && rename(tmp, path) < 0)
-        r = -errno;
-    if (r < 0)
-        unlink(tmp);
-    return r;
-}
-
 int status_write(struct agent *a)
 {
     struct dl_counts dc;
@@ -116,7 +98,9 @@ int status_write(struct agent *a)
     json_decref(v);
     if (!text)
         return -ENOMEM;
-    int r = write_file(a->dir, AGENT_STATUS_FILE, text);
+    _cleanup_free_ char *path = xasprintf("%s/%s", a->dir, AGENT_STATUS_FILE);
+    /* not durable: the file is a view, rebuilt within a second; a power cut may lose it */
+    int r = fsx_write_atomic(path, text, strlen(text), 0644, false);
     free(text);
     return r;
 }

@@ -120,12 +120,64 @@ static void unlink_and_mkdir(void **state)
     rmdir(dir);
 }
 
+static void read_back(const char *path, const char *want)
+{
+    char buf[64] = "";
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    assert_true(n >= 0);
+    buf[n] = '\0';
+    assert_string_equal(buf, want);
+}
+
+static void write_atomic(void **state)
+{
+    _cleanup_free_ char *dir = tmpdir();
+    _cleanup_free_ char *f = xasprintf("%s/token", dir);
+    _cleanup_free_ char *tmp = xasprintf("%s/token.tmp", dir);
+    _cleanup_free_ char *link = xasprintf("%s/link", dir);
+    _cleanup_free_ char *missing = xasprintf("%s/no/such", dir);
+    struct stat st;
+
+    assert_int_equal(fsx_write_atomic(f, "first", 5, 0600, true), 0);
+    read_back(f, "first");
+    assert_int_equal(stat(f, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(access(tmp, F_OK), -1); /* no temp file left */
+
+    /* replaced whole, shorter, with the new mode even over a stale temp file of another mode */
+    touch_file(tmp, "stale temp file");
+    assert_int_equal(chmod(tmp, 0666), 0);
+    assert_int_equal(fsx_write_atomic(f, "2nd", 3, 0644, false), 0);
+    read_back(f, "2nd");
+    assert_int_equal(stat(f, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0644);
+    assert_int_equal(fsx_write_atomic(f, "", 0, 0600, true), 0);
+    read_back(f, "");
+
+    /* never through a symbolic link at the temp name; the file stays as it was */
+    assert_int_equal(fsx_write_atomic(f, "kept", 4, 0600, true), 0);
+    assert_int_equal(symlink(link, tmp), 0);
+    assert_int_equal(fsx_write_atomic(f, "evil", 4, 0600, true), -ELOOP);
+    read_back(f, "kept");
+    assert_int_equal(access(link, F_OK), -1);
+    unlink(tmp);
+
+    assert_int_equal(fsx_write_atomic(missing, "x", 1, 0600, true), -ENOENT);
+
+    unlink(f);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fsync_dir_and_file),
         cmocka_unit_test(rename_within_and_across),
         cmocka_unit_test(unlink_and_mkdir),
+        cmocka_unit_test(write_atomic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
