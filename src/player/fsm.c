@@ -924,12 +924,9 @@ const char *fsm_command_name(enum fsm_command c)
 
 int fsm_command_parse(const char *name, enum fsm_command *ret)
 {
-    if (!name)
+    int i = protocol_command_index(name);
+    if (i < 0)
         return -EINVAL;
-    for (size_t i = 0; i < FSM_COMMAND_COUNT; i++)
-        if (strcmp(name, protocol_commands[i]) == 0) {
-            *ret = (enum fsm_command)i;
-            return 0;
-        }
-    return -EINVAL;
+    *ret = (enum fsm_command)i;
+    return 0;
 }
