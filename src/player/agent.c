@@ -238,10 +238,14 @@ static void evicted(struct agent *a, const char *asset_id, uint64_t bytes, const
                     "reason", reason));
 }
 
-/* The cache's budget rule (§11.2), before a download of @bytes starts. */
-static int admit(void *userdata, const char *asset_id, uint64_t bytes)
+/*
+ * The cache policy (§11.2, §11.3) over the index: with @incoming_id and @bytes before a download
+ * starts (evict least recently used to make room, else pause), with NULL and 0 as a sweep
+ * (expired content, and use above the high-water mark). Protected: every asset a held manifest
+ * names, and every download in progress. 1 when downloads must pause, else 0.
+ */
+static int budget_apply(struct agent *a, const char *incoming_id, uint64_t bytes)
 {
-    struct agent *a = userdata;
     struct cache_entry *es = NULL;
     size_t n = 0;
     if (cache_list(a->cache, &es, &n) < 0)
@@ -250,14 +254,20 @@ static int admit(void *userdata, const char *asset_id, uint64_t bytes)
      * the incoming bytes, not more use beside them */
     size_t kept = 0;
     for (size_t i = 0; i < n; i++)
-        if (es[i].state != CACHE_STATE_PENDING || strcmp(es[i].asset_id, asset_id) != 0)
+        if (!incoming_id || es[i].state != CACHE_STATE_PENDING ||
+            strcmp(es[i].asset_id, incoming_id) != 0)
             es[kept++] = es[i];
     n = kept;
-    const char **prot = xcalloc(n + 1, sizeof(*prot));
+    struct cache_want *w = NULL;
+    size_t nw = wants(a, &w);
+    const char **prot = xcalloc(nw + n + 1, sizeof(*prot)); /* repeats are fine to the policy */
     size_t np = 0;
+    for (size_t i = 0; i < nw; i++)
+        prot[np++] = w[i].asset_id;
     for (size_t i = 0; i < n; i++)
-        if (protected_id(a, es[i].asset_id) || es[i].state == CACHE_STATE_PENDING)
+        if (es[i].state == CACHE_STATE_PENDING)
             prot[np++] = es[i].asset_id;
+    int64_t now = clock_now_ms() / 1000;
     struct cache_policy_input in = {
         .entries = es,
         .n_entries = n,
@@ -265,21 +275,21 @@ static int admit(void *userdata, const char *asset_id, uint64_t bytes)
         .n_protected = np,
         .budget_bytes = (uint64_t)a->budget_bytes,
         .incoming_bytes = bytes,
-        .now_utc = clock_now_ms() / 1000,
+        .now_utc = now,
         .keep_unused_s = CACHE_KEEP_UNUSED_S,
     };
     struct cache_plan plan;
-    int r = cache_policy_plan(&in, &plan);
     int ret = 0;
-    if (r == 0) {
+    if (cache_policy_plan(&in, &plan) == 0) {
         for (size_t k = 0; k < plan.n_evict; k++) {
             const struct cache_entry *e = &es[plan.evict[k]];
             if (cache_remove(a->cache, e->asset_id) == 0) {
-                evicted(a, e->asset_id, e->bytes, "BUDGET");
+                evicted(a, e->asset_id, e->bytes,
+                        now - e->last_used_utc >= CACHE_KEEP_UNUSED_S ? "EXPIRED" : "BUDGET");
                 a->assets_dirty = true;
             }
         }
-        if (plan.action == CACHE_ACTION_PAUSE) {
+        if (incoming_id && plan.action == CACHE_ACTION_PAUSE) {
             if (!a->paused)
                 log_msg(LOG_WARN, "downloads.paused",
                         "the cache budget (%lld bytes) is full of assets the manifests need",
@@ -290,28 +300,21 @@ static int admit(void *userdata, const char *asset_id, uint64_t bytes)
         cache_plan_release(&plan);
     }
     free(prot);
+    free(w); /* after the policy: prot points into it */
     free(es);
     return ret;
 }
 
-/* Expired content (§11.3): not referenced, unused for the keep time, removed. */
+/* The download engine's admit hook: the budget rule before each download starts. */
+static int admit(void *userdata, const char *asset_id, uint64_t bytes)
+{
+    return budget_apply(userdata, asset_id, bytes);
+}
+
+/* Expired content removed automatically (§11.3), and use brought under the high-water mark. */
 static void sweep(struct agent *a)
 {
-    struct cache_entry *es = NULL;
-    size_t n = 0;
-    if (cache_list(a->cache, &es, &n) < 0)
-        return;
-    int64_t now = clock_now_ms() / 1000;
-    for (size_t i = 0; i < n; i++) {
-        if (es[i].state != CACHE_STATE_READY || protected_id(a, es[i].asset_id) ||
-            now - es[i].last_used_utc < CACHE_KEEP_UNUSED_S)
-            continue;
-        if (cache_remove(a->cache, es[i].asset_id) == 0) {
-            evicted(a, es[i].asset_id, es[i].bytes, "EXPIRED");
-            a->assets_dirty = true;
-        }
-    }
-    free(es);
+    budget_apply(a, NULL, 0);
 }
 
 static bool in_offpeak(struct agent *a)
