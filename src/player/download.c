@@ -538,13 +538,8 @@ static int job_easy_setup(struct dl *e, struct job *j)
 static void job_start(struct dl *e, size_t i)
 {
     struct job *j = e->jobs[i];
-    struct cache_entry ce;
-    if (cache_get(e->cache, j->asset_id, &ce) == 0 && ce.state == CACHE_STATE_READY) {
-        job_report(e, i, DL_DONE, 0);
-        return;
-    }
     int r = cache_reserve(e->cache, j->asset_id, j->sha256, j->bytes, clock_now_ms() / 1000);
-    if (r == -EEXIST) {
+    if (r == -EEXIST) { /* READY already (another job, an adopted file): nothing to fetch */
         job_report(e, i, DL_DONE, 0);
         return;
     }
