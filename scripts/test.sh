@@ -258,8 +258,8 @@ run_api() { # BACKEND
 }
 
 # The scenarios run once, on SQLite (what they test is the player, not the store), one file at a
-# time: a player's timeline is checked against the durations it was given, so the files do not
-# compete for the CPU. A missing marquee-player fails each scenario that starts one, by name.
+# time: each starts marqueed, players, Xvfb or ffmpeg, and some need a publish to reach a player
+# within one video's length; two at once on two cores would only trade minutes for flakiness. A missing marquee-player fails each scenario that starts one, by name.
 run_scenario() {
     local files=()
     local f

@@ -49,10 +49,8 @@ describe('harness helpers', () => {
         }, { timeoutMs: 200, intervalMs: 20, what: 'the answer', describe: () => 'the state: blue' }),
         (e) => /timed out after 200 ms .* waiting for the answer/.test(e.message) && /still 7/.test(e.message)
             && /the state: blue/.test(e.message));
-        const t0 = Date.now();
         await assert.rejects(waitFor(() => false, { timeoutMs: 60000, what: 'never', failIf: () => 'it died' }),
             /gave up waiting for never: it died/);
-        assert.ok(Date.now() - t0 < 30000, 'failIf did not stop the wait');
     });
 
     it('a missing marquee-player binary fails at once, naming the path and how to build it', async () => {

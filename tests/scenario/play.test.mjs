@@ -13,8 +13,8 @@
 // (A publish after pairing reaches a player at its next poll, up to nextCheckSeconds = 60 s
 // later; that is a scenario of its own.)
 //
-// The durations are checked with a generous tolerance (TOLERANCE_MS): this is a test of order
-// and of the duration the player was told, not of its speed.
+// The durations are checked from below only (an item cut short): this is a test of order and of
+// the duration the player was told, not of its speed, so a slow machine cannot fail it.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
@@ -22,7 +22,7 @@ import { BACKEND } from '../api/lib/server.mjs';
 import { pairPlayer, startPlayer } from './lib/player.mjs';
 import { startWorld } from './lib/world.mjs';
 
-const TOLERANCE_MS = 700;
+const CLOCK_SLACK_MS = 50; // the timeline's wall-clock stamps vs the player's monotonic wait
 const LOOPS = 2;
 
 /** An ETag as a tag: W/ and the quotes dropped (a timeline or status may carry either form). */
@@ -118,8 +118,9 @@ describe(`pair, publish, play: marquee-player headless (${BACKEND})`, () => {
             assert.equal(p.end.outcome, 'ended', `${what}: ended, not ${p.end.outcome}`);
             assert.equal(typeof p.start.t, 'number');
             const shown = p.end.t - p.start.t;
-            assert.ok(Math.abs(shown - want.durationSeconds * 1000) <= TOLERANCE_MS,
-                `${what}: shown ${shown} ms, durationSeconds ${want.durationSeconds}`);
+            // a lower bound only: an item cut short is a bug, one shown late is a slow machine
+            assert.ok(shown >= want.durationSeconds * 1000 - CLOCK_SLACK_MS,
+                `${what}: shown ${shown} ms, less than its durationSeconds ${want.durationSeconds}`);
             if (k > 0) {
                 const prev = plays[k - 1];
                 assert.ok(p.start.t >= prev.end.t, `${what}: starts at ${p.start.t}, before the last ended (${prev.end.t})`);
